@@ -1,0 +1,1 @@
+"""Postgres staging: COPY, one transaction per source and window, quarantine of bad rows."""

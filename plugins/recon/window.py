@@ -1,0 +1,48 @@
+"""The run key: one spec over one half-open time window ``[start, end)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """Every write of a run is keyed by this, so rerunning a window replaces what it wrote."""
+
+    spec: str
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"empty window: start {self.start} is not before end {self.end}")
+        # Stored in UTC so the run id is the same whatever timezone the caller used.
+        object.__setattr__(self, "start", self.start.astimezone(timezone.utc))
+        object.__setattr__(self, "end", self.end.astimezone(timezone.utc))
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.spec}/{self.start.isoformat()}/{self.end.isoformat()}"
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON-safe form that travels between tasks (XCom) and into dbt vars."""
+        return {
+            "spec": self.spec,
+            "run_id": self.run_id,
+            "window_start": self.start.isoformat(),
+            "window_end": self.end.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> RunWindow:
+        return cls(
+            spec=data["spec"],
+            start=datetime.fromisoformat(data["window_start"]),
+            end=datetime.fromisoformat(data["window_end"]),
+        )

@@ -1,0 +1,53 @@
+"""Shared fixtures: a real warehouse (embedded Postgres unless RECON_WAREHOUSE_URL is set)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from recon.staging.schema import ensure_schema
+from recon.warehouse import configured_url, start_embedded
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def warehouse_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Postgres server the tests use: configured, or embedded in a temporary folder."""
+    return configured_url() or start_embedded(tmp_path_factory.mktemp("warehouse") / "pgdata")
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(warehouse_server_url: str) -> str:
+    """A database of its own for this test session, so tests never touch real data."""
+    database = f"recon_test_{os.getpid()}"
+    with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{database}"')
+        admin.execute(f'create database "{database}"')
+    return _with_database(warehouse_server_url, database)
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to an empty warehouse with recon's schemas created."""
+    with psycopg.connect(warehouse_url) as conn:
+        with conn.transaction():
+            for schema in ("staging", "reconciliation", "recon_intermediate", "recon_staging"):
+                conn.execute(f"drop schema if exists {schema} cascade")
+        ensure_schema(conn)
+        yield conn
+
+
+def _with_database(url: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
