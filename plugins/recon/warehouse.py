@@ -48,15 +48,17 @@ def airflow_connection(url: str) -> str:
     """The ``AIRFLOW_CONN_*`` JSON for a Postgres URL, including Unix-socket URLs (``?host=/dir``)."""
     parts = urlsplit(url)
     host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
-    return json.dumps({
-        "conn_type": "postgres",
-        "host": host,
-        "port": parts.port or 5432,
-        "login": unquote(parts.username or "postgres"),
-        # Cosmos' Postgres profile requires a password; trust-auth servers ignore it.
-        "password": unquote(parts.password or "") or "trust",
-        "schema": parts.path.lstrip("/") or "postgres",
-    })
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": host,
+            "port": parts.port or 5432,
+            "login": unquote(parts.username or "postgres"),
+            # Cosmos' Postgres profile requires a password; trust-auth servers ignore it.
+            "password": unquote(parts.password or "") or "trust",
+            "schema": parts.path.lstrip("/") or "postgres",
+        }
+    )
 
 
 def configured_url() -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,8 @@ class RunWindow:
         if self.end <= self.start:
             raise ValueError(f"empty window: start {self.start} is not before end {self.end}")
         # Stored in UTC so the run id is the same whatever timezone the caller used.
-        object.__setattr__(self, "start", self.start.astimezone(timezone.utc))
-        object.__setattr__(self, "end", self.end.astimezone(timezone.utc))
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "end", self.end.astimezone(UTC))
 
     @property
     def run_id(self) -> str:

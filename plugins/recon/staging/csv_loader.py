@@ -21,8 +21,15 @@ from recon.window import RunWindow
 CHUNK_BYTES = 1 << 20
 
 # Postgres names for the encodings a spec may declare.
-_PG_ENCODINGS = {"utf-8": "UTF8", "utf8": "UTF8", "latin-1": "LATIN1", "latin1": "LATIN1",
-                 "iso-8859-1": "LATIN1", "cp1252": "WIN1252", "windows-1252": "WIN1252"}
+_PG_ENCODINGS = {
+    "utf-8": "UTF8",
+    "utf8": "UTF8",
+    "latin-1": "LATIN1",
+    "latin1": "LATIN1",
+    "iso-8859-1": "LATIN1",
+    "cp1252": "WIN1252",
+    "windows-1252": "WIN1252",
+}
 
 
 class SourceFileError(ValueError):
@@ -46,8 +53,16 @@ class CsvLayout:
     encoding: str = "utf-8"
 
     def mapped(self) -> dict[str, str]:
-        fields = ("record_key", "amount", "currency", "occurred_at", "status", "customer_email",
-                  "reference", "group_key")
+        fields = (
+            "record_key",
+            "amount",
+            "currency",
+            "occurred_at",
+            "status",
+            "customer_email",
+            "reference",
+            "group_key",
+        )
         return {name: getattr(self, name) for name in fields if getattr(self, name)}
 
 
@@ -110,9 +125,7 @@ def _create_landing(cur: psycopg.Cursor, header: list[str]) -> None:
 def _copy_stream(
     cur: psycopg.Cursor, header: list[str], stream: BinaryIO, layout: CsvLayout, encoding: str, origin: str
 ) -> None:
-    statement = sql.SQL(
-        "copy landing ({}) from stdin (format csv, delimiter {}, encoding {})"
-    ).format(
+    statement = sql.SQL("copy landing ({}) from stdin (format csv, delimiter {}, encoding {})").format(
         sql.SQL(", ").join(map(sql.Identifier, header)),
         sql.Literal(layout.delimiter),
         sql.Literal(encoding),
@@ -170,7 +183,8 @@ select
             then format('amount %L has more decimals than %s allows (%s) (column %s)',
                         parsed.amount_text, parsed.currency, coalesce(currencies.exponent, 2), {amount_name})
         when parsed.occurred_at is null
-            then format('occurred_at %L is not a timestamp (column %s)', parsed.occurred_text, {occurred_at_name})
+            then format('occurred_at %L is not a timestamp (column %s)',
+                        parsed.occurred_text, {occurred_at_name})
     end as reason
 from parsed
 left join staging.currencies on currencies.currency = parsed.currency
@@ -210,18 +224,30 @@ def _map_landing(
         return sql.Identifier(mapped[field]) if field in mapped else sql.SQL("null::text")
 
     statement = sql.SQL(_MAP_SQL).format(
-        record_key=column("record_key"), amount=column("amount"), currency=column("currency"),
-        occurred_at=column("occurred_at"), status=column("status"),
-        customer_email=column("customer_email"), reference=column("reference"),
-        group_key=column("group_key"), amount_unit=sql.Literal(layout.amount_unit),
-        **{f"{field}_name": sql.Literal(mapped[field])
-           for field in ("record_key", "amount", "currency", "occurred_at")},
+        record_key=column("record_key"),
+        amount=column("amount"),
+        currency=column("currency"),
+        occurred_at=column("occurred_at"),
+        status=column("status"),
+        customer_email=column("customer_email"),
+        reference=column("reference"),
+        group_key=column("group_key"),
+        amount_unit=sql.Literal(layout.amount_unit),
+        **{
+            f"{field}_name": sql.Literal(mapped[field])
+            for field in ("record_key", "amount", "currency", "occurred_at")
+        },
     )
     cur.execute(statement)
     params = {
-        "spec": window.spec, "source": source, "run_id": window.run_id,
-        "window_start": window.start, "window_end": window.end, "origin": origin,
-        "amount_unit": layout.amount_unit, "mapped": list(mapped.values()),
+        "spec": window.spec,
+        "source": source,
+        "run_id": window.run_id,
+        "window_start": window.start,
+        "window_end": window.end,
+        "origin": origin,
+        "amount_unit": layout.amount_unit,
+        "mapped": list(mapped.values()),
     }
     cur.execute(_INSERT_RECORDS_SQL, params)
     loaded = cur.rowcount

@@ -73,12 +73,26 @@ def _copy_records(
         return
     with cur.copy(f"copy staging.records ({_RECORD_COLUMNS}) from stdin") as copy:
         for record in records:
-            copy.write_row((
-                window.spec, source, window.run_id, window.start, window.end,
-                record.record_key, record.group_key, record.amount, record.currency,
-                record.occurred_at, record.status, record.customer_email, record.reference,
-                json.dumps(record.attributes, default=str), record.origin, record.origin_line,
-            ))
+            copy.write_row(
+                (
+                    window.spec,
+                    source,
+                    window.run_id,
+                    window.start,
+                    window.end,
+                    record.record_key,
+                    record.group_key,
+                    record.amount,
+                    record.currency,
+                    record.occurred_at,
+                    record.status,
+                    record.customer_email,
+                    record.reference,
+                    json.dumps(record.attributes, default=str),
+                    record.origin,
+                    record.origin_line,
+                )
+            )
 
 
 def _insert_quarantine(
@@ -92,8 +106,14 @@ def _insert_quarantine(
         " values (%s, %s, %s, %s, %s, %s, %s, %s)",
         [
             (
-                window.spec, source, window.run_id, reject.origin, reject.origin_line,
-                reject.record_key, reject.reason, json.dumps(reject.raw, default=str),
+                window.spec,
+                source,
+                window.run_id,
+                reject.origin,
+                reject.origin_line,
+                reject.record_key,
+                reject.reason,
+                json.dumps(reject.raw, default=str),
             )
             for reject in rejects
         ],

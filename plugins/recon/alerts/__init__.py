@@ -1,0 +1,1 @@
+"""Alerts: built from the result tables into an outbox, then sent through provider hooks."""

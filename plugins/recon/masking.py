@@ -1,0 +1,35 @@
+"""Mask personal data (emails, phone numbers) before it reaches a log, an alert or a stored detail."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
+# Seven or more digits, optionally with a leading + and the usual separators: a phone number.
+_PHONE = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")
+
+
+def mask_email(email: str | None) -> str | None:
+    """``ada.lovelace@example.com`` -> ``a***@e***.com``; anything else is masked whole."""
+    if email is None:
+        return None
+    masked = _EMAIL.sub(r"\1***@\2***\3", email)
+    return masked if masked != email else "***"
+
+
+def mask_text(text: str) -> str:
+    """Mask every email and phone number found inside free text."""
+    text = _EMAIL.sub(r"\1***@\2***\3", text)
+    return _PHONE.sub(lambda match: "***" + re.sub(r"\D", "", match.group())[-2:], text)
+
+
+def mask_values(value: Any) -> Any:
+    """Mask strings anywhere inside nested lists and dicts."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [mask_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: mask_values(item) for key, item in value.items()}
+    return value
