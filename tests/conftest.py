@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from recon.staging.schema import ensure_schema
 from recon.warehouse import configured_url, start_embedded
 

@@ -73,7 +73,7 @@ def run_suite(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres(name="warehouse", connection_string=sqlalchemy_url)
+    source = context.data_sources.add_sql(name="warehouse", connection_string=sqlalchemy_url)
     query = (
         f"select * from staging.records"
         f" where spec = {_literal(window.spec)} and run_id = {_literal(window.run_id)}"

@@ -63,3 +63,22 @@ def airflow_connection(url: str) -> str:
 
 def configured_url() -> str | None:
     return os.environ.get(WAREHOUSE_URL_ENV) or None
+
+
+def sqlalchemy_url(conn_id: str) -> str:
+    """SQLAlchemy URL (psycopg 3) for an Airflow Postgres connection; Unix sockets supported."""
+    from airflow.sdk import BaseHook
+    from sqlalchemy.engine import URL
+
+    conn = BaseHook.get_connection(conn_id)
+    socket_dir = conn.host if conn.host and conn.host.startswith("/") else None
+    url = URL.create(
+        "postgresql+psycopg",
+        username=conn.login or None,
+        password=conn.password or None,
+        host=None if socket_dir else conn.host,
+        port=None if socket_dir else conn.port,
+        database=conn.schema or "postgres",
+        query={"host": socket_dir} if socket_dir else {},
+    )
+    return url.render_as_string(hide_password=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
@@ -14,8 +14,8 @@ from recon.window import RunWindow
 
 pytestmark = pytest.mark.integration
 
-WINDOW = RunWindow("billing", datetime(2026, 11, 19, tzinfo=timezone.utc),
-                   datetime(2026, 11, 20, tzinfo=timezone.utc))
+WINDOW = RunWindow("billing", datetime(2026, 11, 19, tzinfo=UTC),
+                   datetime(2026, 11, 20, tzinfo=UTC))
 LAYOUT = CsvLayout(record_key="charge", amount="amount", currency="currency", occurred_at="created_at",
                    customer_email="email", reference="payment_id")
 HEADER = "payment_id,charge,amount,currency,created_at,email,note\n"
@@ -37,9 +37,9 @@ def test_valid_rows_become_canonical_records_with_exact_amounts(warehouse: psyco
     assert (result.loaded, result.quarantined) == (2, 0)
     assert rows(warehouse, "select record_key, amount, currency, occurred_at, customer_email, reference,"
                            " attributes, origin_line from staging.records order by record_key") == [
-        ("ch_1", Decimal("12.34"), "USD", datetime(2026, 11, 19, 8, tzinfo=timezone.utc), "a@x.io", "p1",
+        ("ch_1", Decimal("12.34"), "USD", datetime(2026, 11, 19, 8, tzinfo=UTC), "a@x.io", "p1",
          {"note": "hi"}, 2),
-        ("ch_2", Decimal("1200"), "JPY", datetime(2026, 11, 19, 9, 30, tzinfo=timezone.utc), None, "p2",
+        ("ch_2", Decimal("1200"), "JPY", datetime(2026, 11, 19, 9, 30, tzinfo=UTC), None, "p2",
          {"note": None}, 3),
     ]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pagerduty
 import psycopg
-from airflow.providers.pagerduty.hooks.pagerduty_events import PagerdutyEventsHook, prepare_event_data
+from airflow.providers.http.hooks.http import HttpHook
+from airflow.providers.pagerduty.hooks.pagerduty_events import prepare_event_data
 from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 from psycopg.rows import dict_row
 
@@ -52,26 +52,21 @@ def send_slack(conn_id: str, payload: dict[str, Any]) -> None:
 
 
 def send_pagerduty(conn_id: str, payload: dict[str, Any]) -> None:
-    PagerdutyEventsRoutedHook(pagerduty_events_conn_id=conn_id).send_event(**payload)
+    """Post one Events API v2 event with the HTTP provider's hook.
 
-
-class PagerdutyEventsRoutedHook(PagerdutyEventsHook):
-    """The provider's Events API v2 hook, honouring the connection's host as the API base URL.
-
-    The provider hook always posts to events.pagerduty.com; EU accounts
-    (events.eu.pagerduty.com), proxies and the demo's local receiver need another base URL. The
-    event itself is still built by the provider (``prepare_event_data``) and sent by the
-    ``pagerduty`` client library; only the address differs, and only when the host is set.
+    Why not ``PagerdutyEventsHook``: it always posts to events.pagerduty.com and the ``pagerduty``
+    library it uses refuses any base URL that is not https, so neither EU accounts behind a proxy
+    nor a local receiver can be reached. The event body is still built by the PagerDuty provider
+    (``prepare_event_data``); the connection is an ``http`` one: host = Events API base URL
+    (https://events.pagerduty.com in production), password = the integration's routing key.
     """
-
-    def __init__(self, pagerduty_events_conn_id: str) -> None:
-        super().__init__(pagerduty_events_conn_id=pagerduty_events_conn_id)
-        host = self.get_connection(pagerduty_events_conn_id).host
-        self.base_url = host.rstrip("/") if host else None
-
-    def send_event(self, **kwargs: Any) -> str:
-        client = pagerduty.EventsApiV2Client(self.integration_key, base_url=self.base_url)
-        return client.send_event(**prepare_event_data(**kwargs))
+    hook = HttpHook(method="POST", http_conn_id=conn_id)
+    routing_key = hook.get_connection(conn_id).password
+    if not routing_key:
+        raise RuntimeError(f"connection {conn_id!r}: no routing key (set the connection's password)")
+    event = prepare_event_data(**payload, action_key_name="event_action")
+    response = hook.run("v2/enqueue", json={"routing_key": routing_key, **event})
+    log.info("PagerDuty accepted the event: %s", response.status_code)
 
 
 _SENDERS = {"slack": send_slack, "pagerduty": send_pagerduty}
