@@ -9,14 +9,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from include.local_stack import airflow_environment
 from recon.staging.schema import ensure_schema
 from recon.warehouse import configured_url, start_embedded
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEST_AIRFLOW_HOME = PROJECT_ROOT / ".airflow" / "tests"
 
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+# Airflow reads its settings when first imported: point it at a metadata DB of the tests' own,
+# this project's DAGs and no telemetry, before any test module imports it.
+os.environ.update(airflow_environment(TEST_AIRFLOW_HOME))
+TEST_AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
