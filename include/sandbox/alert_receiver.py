@@ -12,23 +12,17 @@ import json
 import threading
 import uuid
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from include.sandbox._service import HttpService
 
 PAGERDUTY_PATH = "/v2/enqueue"
 SLACK_PREFIXES = ("/slack/", "/services/")
 _EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
 _SEVERITIES = ("critical", "error", "warning", "info")
-
-_POLL_INTERVAL_S = 0.05
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64  # the default of 5 makes bursts of clients wait for SYN retries
 
 
 def classify(path: str) -> str:
@@ -41,55 +35,19 @@ def classify(path: str) -> str:
     return "unknown"
 
 
-class AlertReceiver:
+class AlertReceiver(HttpService):
     """Records alert posts in ``store`` (JSON lines) until ``stop``."""
 
     def __init__(self, store: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.store = Path(store)
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self._lock = threading.Lock()  # one writer at a time keeps JSON lines whole
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("AlertReceiver is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        if self._server is not None:
-            raise RuntimeError("AlertReceiver is already running")
+    def _before_start(self) -> None:
         self.store.parent.mkdir(parents=True, exist_ok=True)
-        self._server = _Server(self._address, _make_handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": _POLL_INTERVAL_S},  # how long stop() may wait
-            name="alert-receiver",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.base_url
 
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     def received(self) -> list[dict[str, Any]]:
         """Everything recorded so far, oldest first (also what earlier runs left in the store)."""

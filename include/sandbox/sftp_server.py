@@ -12,10 +12,10 @@ import hmac
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import asyncssh
+
+from include.sandbox._service import Service
 
 _START_TIMEOUT_S = 10.0
 
@@ -53,7 +53,7 @@ class _PasswordOnlyServer(asyncssh.SSHServer):
         return user_ok and password_ok
 
 
-class SftpSandbox:
+class SftpSandbox(Service):
     """Serves ``root`` over SFTP as ``/`` (chrooted), read-write, until ``stop``."""
 
     def __init__(
@@ -105,15 +105,6 @@ class SftpSandbox:
         self._stop_loop()
         self.port = None
         self.host_public_key = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     async def _listen(self) -> asyncssh.SSHAcceptor:
         # Ed25519 is quick to generate and every paramiko release that Airflow supports accepts it.

@@ -16,10 +16,11 @@ import json
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from include.sandbox._service import HttpService
 
 _CREATED_FILTERS: dict[str, Callable[[int, int], bool]] = {
     "created": lambda created, bound: created == bound,
@@ -29,13 +30,6 @@ _CREATED_FILTERS: dict[str, Callable[[int, int], bool]] = {
     "created[lte]": lambda created, bound: created <= bound,
 }
 _LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", *_CREATED_FILTERS})
-
-_POLL_INTERVAL_S = 0.05
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64  # the default of 5 makes bursts of clients wait for SYN retries
 
 
 class StripeApiError(Exception):
@@ -47,7 +41,7 @@ class StripeApiError(Exception):
         self.body = {"error": {"type": "invalid_request_error", "message": message, **fields}}
 
 
-class StripeSandbox:
+class StripeSandbox(HttpService):
     """Serves ``charges`` as a Stripe account on loopback until ``stop``."""
 
     def __init__(
@@ -62,51 +56,13 @@ class StripeSandbox:
         self._charges = sorted(copy.deepcopy(charges), key=_order_key, reverse=True)
         self._by_id = {charge["id"]: charge for charge in self._charges}
         self._api_key = api_key
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self._request_ids = itertools.count(1)
         self._lock = threading.Lock()
         self.request_log: list[str] = []
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("StripeSandbox is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        if self._server is not None:
-            raise RuntimeError("StripeSandbox is already running")
-        self._server = _Server(self._address, _make_handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": _POLL_INTERVAL_S},  # how long stop() may wait
-            name="stripe-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # --- request handling (called from handler threads) -----------------------------------------
 

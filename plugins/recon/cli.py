@@ -1,7 +1,7 @@
 """`recon`: the package's command line, for checking specs outside Airflow.
 
-    recon validate include/specs/*.yml   # exit 1 with file/field/line messages if any is wrong
-    recon list [--specs-dir DIR]         # one line per spec: DAG id, schedule, sources
+recon validate include/specs/*.yml   # exit 1 with file/field/line messages if any is wrong
+recon list [--specs-dir DIR]         # one line per spec: DAG id, schedule, sources
 """
 
 from __future__ import annotations

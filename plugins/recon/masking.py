@@ -15,8 +15,8 @@ def mask_email(email: str | None) -> str | None:
     """``ada.lovelace@example.com`` -> ``a***@e***.com``; anything else is masked whole."""
     if email is None:
         return None
-    masked = _EMAIL.sub(r"\1***@\2***\3", email)
-    return masked if masked != email else "***"
+    # Only a whole email keeps its shape; "ada lovelace@x.io" is not one and must not leak "ada".
+    return _EMAIL.sub(r"\1***@\2***\3", email) if _EMAIL.fullmatch(email) else "***"
 
 
 def mask_text(text: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 NAME = r"^[a-z][a-z0-9_]*$"
 Severity = Literal["critical", "warning"]
@@ -125,12 +125,14 @@ class Spec(_Strict):
     match: Match = Match()
     alerts: Alerts = Alerts()
 
-    @model_validator(mode="after")
-    def _source_names_unique(self) -> Spec:
-        names = [source.name for source in self.sources]
+    # A field validator (not a model one) so the error is located at 'sources' and gets its line.
+    @field_validator("sources")
+    @classmethod
+    def _source_names_unique(cls, sources: list[StripeChargesSource | SftpCsvSource]) -> list:
+        names = [source.name for source in sources]
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be unique, got {names}")
-        return self
+        return sources
 
     @property
     def dag_id(self) -> str:
@@ -164,7 +166,11 @@ def load_spec(path: Path | str) -> Spec:
         problems = [_describe(error, lines) for error in exc.errors()]
         raise SpecError(f"{path}: invalid spec:\n  " + "\n  ".join(problems)) from None
     if spec.name != path.stem:
-        raise SpecError(f"{path}: field 'name' is {spec.name!r} but must equal the file name {path.stem!r}")
+        line = _field_lines(text).get(("name",))
+        where = f" (line {line})" if line else ""
+        raise SpecError(
+            f"{path}: field 'name'{where} is {spec.name!r} but must equal the file name {path.stem!r}"
+        )
     return spec
 
 

@@ -1,14 +1,5 @@
 {{ recon_require_run_vars() }}
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='run_id',
-        pre_hook="{{ recon_delete_run_rows() }}"
-    )
-}}
-
 {#- The run is fully scoped by vars, so no is_incremental() filter is needed:
     the same SQL serves the first run, reruns and new runs. -#}
 

@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='run_id',
-        pre_hook="{{ recon_delete_run_rows() }}"
-    )
-}}
-
 with
 
 matched_records as (

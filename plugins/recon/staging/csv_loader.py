@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -36,34 +37,25 @@ class SourceFileError(ValueError):
     """A file that cannot be loaded at all; the message names the file and line."""
 
 
+REQUIRED_FIELDS = ("record_key", "amount", "currency", "occurred_at")
+
+
 @dataclass(frozen=True)
 class CsvLayout:
     """Which header column feeds each canonical field, and how amounts are written."""
 
-    record_key: str
-    amount: str
-    currency: str
-    occurred_at: str
-    status: str | None = None
-    customer_email: str | None = None
-    reference: str | None = None
-    group_key: str | None = None
+    columns: Mapping[str, str]  # canonical field -> CSV column; see REQUIRED_FIELDS
     amount_unit: str = "major"  # "major" (12.34) or "minor" (1234)
     delimiter: str = ","
     encoding: str = "utf-8"
 
+    def __post_init__(self) -> None:
+        missing = [field for field in REQUIRED_FIELDS if not self.columns.get(field)]
+        if missing:
+            raise ValueError(f"CSV layout has no column for {missing}")
+
     def mapped(self) -> dict[str, str]:
-        fields = (
-            "record_key",
-            "amount",
-            "currency",
-            "occurred_at",
-            "status",
-            "customer_email",
-            "reference",
-            "group_key",
-        )
-        return {name: getattr(self, name) for name in fields if getattr(self, name)}
+        return {field: column for field, column in self.columns.items() if column}
 
 
 def replace_window_from_csv(
