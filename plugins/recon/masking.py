@@ -8,7 +8,7 @@ from typing import Any
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
 # International numbers (+ then 8 to 15 digits, with the usual separators) and national mobile
 # numbers (0 then 9 digits). Narrow on purpose: dates, amounts and ids must stay readable in logs.
-_PHONE = re.compile(r"\+\d(?:[\s().-]?\d){7,14}|\b0\d{9}\b")
+_PHONE = re.compile(r"\+\d(?:[\s().-]{0,2}\d){7,14}|\b0\d{9}\b")
 
 
 def mask_email(email: str | None) -> str | None:

@@ -191,7 +191,7 @@ def _describe(error: dict, lines: dict[tuple[str, ...], int]) -> str:
 
 def _nearest_line(location: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
     # A missing field has no line of its own: point at the nearest enclosing one that exists.
-    for size in range(len(location), 0, -1):
+    for size in range(len(location), -1, -1):
         if location[:size] in lines:
             return lines[location[:size]]
     return None

@@ -18,7 +18,7 @@ def remote_path(source: SftpCsvSource, window: RunWindow) -> str:
 
 def layout(source: SftpCsvSource) -> CsvLayout:
     return CsvLayout(
-        **source.fields.model_dump(),
+        columns=source.fields.model_dump(exclude_none=True),
         amount_unit=source.amount_unit,
         delimiter=source.delimiter,
         encoding=source.encoding,

@@ -1,0 +1,157 @@
+"""Spec files: the example loads, and every mistake is reported with the file, field and line."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from recon.spec import SftpCsvSource, SpecError, StripeChargesSource, load_spec
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "specs" / "stripe_billing.yml"
+
+
+def write_variant(directory: Path, old: str, new: str, name: str = "stripe_billing.yml") -> Path:
+    """The example spec with one edit, written to ``directory/name``."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"the example spec no longer contains {old!r} exactly once"
+    path = directory / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    return str(raised.value)
+
+
+def test_the_example_spec_loads() -> None:
+    spec = load_spec(EXAMPLE)
+
+    assert spec.name == "stripe_billing"
+    assert spec.dag_id == "recon_stripe_billing"
+    assert isinstance(spec.left, StripeChargesSource)
+    assert (spec.left.name, spec.left.connection, spec.left.page_size) == ("stripe", "stripe_default", 100)
+    assert isinstance(spec.right, SftpCsvSource)
+    assert spec.right.path == "/exports/payments/payments_{window_start:%Y-%m-%d}.csv"
+    assert spec.right.fields.record_key == "stripe_charge_id"
+    assert spec.match.amount_tolerance == Decimal("0.01")
+    assert spec.alerts.slack is not None and spec.alerts.slack.notify_on_success is True
+    assert spec.alerts.pagerduty is not None and spec.alerts.pagerduty.min_discrepancy_amount == Decimal("0")
+
+
+def test_a_missing_required_field_names_its_dotted_path_and_the_line_of_its_item(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "    connection: payments_sftp\n", "")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    # The field has no line of its own, so the error points at the source item (line 19).
+    assert "field 'sources.1.connection' (line 19): Field required" in message
+
+
+def test_a_wrong_type_names_the_field_and_its_line(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "retries: 2\n", "retries: many\n")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    assert "field 'retries' (line 10): Input should be a valid integer" in message
+
+
+def test_an_unknown_key_is_rejected_as_a_typo_with_its_line(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "    page_size: 100\n", "    page_sise: 100\n")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    assert "field 'sources.0.page_sise' (line 18): Extra inputs are not permitted" in message
+
+
+def test_an_unknown_source_type_names_the_source_and_the_known_types(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "type: sftp_csv\n", "type: ftp_csv\n")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    assert "field 'sources.1' (line 19):" in message
+    assert "'ftp_csv'" in message
+    assert "'stripe_charges', 'sftp_csv'" in message
+
+
+def test_an_unknown_path_placeholder_is_rejected(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "payments_{window_start:%Y-%m-%d}.csv", "payments_{day:%Y-%m-%d}.csv")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    assert "field 'sources.1.path' (line 22): Value error, unknown placeholder {day}" in message
+
+
+def test_a_negative_tolerance_is_rejected(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, 'amount_tolerance: "0.01"', 'amount_tolerance: "-0.01"')
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    assert "field 'match.amount_tolerance' (line 34): Value error, must be zero or more" in message
+
+
+def test_duplicate_source_names_are_rejected_at_the_sources_line(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "  - name: internal\n", "  - name: stripe\n")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: invalid spec:")
+    assert (
+        "field 'sources' (line 14): Value error, source names must be unique, got ['stripe', 'stripe']"
+        in (message)
+    )
+
+
+def test_a_name_that_differs_from_the_file_stem_is_rejected(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "name: stripe_billing\n", "name: stripe_billing\n", name="billing.yml")
+
+    message = load_error(path)
+
+    assert message == (
+        f"{path}: field 'name' (line 3) is 'stripe_billing' but must equal the file name 'billing'"
+    )
+
+
+def test_invalid_yaml_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "tags: [billing, stripe]\n", "tags: [billing, stripe\n")
+
+    message = load_error(path)
+
+    assert message.startswith(f"{path}: not valid YAML:")
+    assert "line 9" in message
+
+
+def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "stripe_billing.yml"
+    path.write_text("- just\n- a list\n", encoding="utf-8")
+
+    assert load_error(path) == f"{path}: a spec must be a YAML mapping, got list"
+
+
+def test_several_problems_are_reported_together(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, "retries: 2\nretry_delay_seconds: 60\n", "retries: -1\nretry_delay_seconds: x\n"
+    )
+
+    message = load_error(path)
+
+    assert "field 'retries' (line 10):" in message
+    assert "field 'retry_delay_seconds' (line 11):" in message
+
+
+def test_a_float_tolerance_stays_exact(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, 'amount_tolerance: "0.01"', "amount_tolerance: 0.1")
+
+    spec = load_spec(path)
+
+    assert spec.match.amount_tolerance == Decimal("0.1")
+    assert str(spec.match.amount_tolerance) == "0.1"
