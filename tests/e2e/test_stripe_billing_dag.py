@@ -80,7 +80,10 @@ def run_row(conn: psycopg.Connection) -> tuple:
 
 
 def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
-    billing_dag, warehouse: psycopg.Connection, warehouse_url: str, tmp_path: Path,
+    billing_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = BillingScenario(seed=7, day=DAY)
@@ -100,7 +103,8 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
     assert run_row(warehouse) == ("discrepancy_found", None)
     totals = warehouse.execute(
         "select sum(break_count), sum(missing_in_left_count), sum(missing_in_right_count),"
-        " sum(amount_mismatch_count) from reconciliation.fct_run_summary where run_id = %s", (RUN_ID,)
+        " sum(amount_mismatch_count) from reconciliation.fct_run_summary where run_id = %s",
+        (RUN_ID,),
     ).fetchone()
     assert totals == (12, 3, 4, 5)
     assert sorted(item["channel"] for item in received_first) == ["pagerduty", "slack"]
@@ -114,7 +118,10 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
 
 
 def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published(
-    billing_dag, warehouse: psycopg.Connection, warehouse_url: str, tmp_path: Path,
+    billing_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = BillingScenario(seed=7, day=DAY, negative_amounts=2)
@@ -133,7 +140,10 @@ def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published
 
 
 def test_an_unreachable_source_fails_naming_its_connection_and_publishes_nothing(
-    billing_dag, warehouse: psycopg.Connection, warehouse_url: str, tmp_path: Path,
+    billing_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = BillingScenario(seed=7, day=DAY)
