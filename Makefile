@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo test lint clean
+.PHONY: install system-deps manifest demo test bench-load lint clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ demo: manifest
 
 test: manifest system-deps
 	$(PY) -m pytest
+
+# recon's CSV staging load against raw `psql \copy` of the same file (include/bench/README.md).
+bench-load: manifest
+	$(PY) -m include.bench.load --rows $(or $(ROWS),1000000) $(if $(REPEAT),--repeat $(REPEAT))
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -143,7 +143,7 @@ def _copy_error_location(exc: psycopg.Error) -> str:
 
 _MAP_SQL = """
 create temporary table checked on commit drop as
-with parsed as (
+with parsed as materialized (  -- parse each cell once, not once per use
     select
         landing.line_number + 1 as origin_line,
         nullif(btrim({record_key}), '') as record_key,
@@ -195,7 +195,6 @@ select
     origin_line
 from checked
 where reason is null
-order by origin_line
 """
 
 _INSERT_QUARANTINE_SQL = """
@@ -203,7 +202,6 @@ insert into staging.quarantine (spec, source, run_id, origin, origin_line, recor
 select %(spec)s, %(source)s, %(run_id)s, %(origin)s, origin_line, record_key, reason, raw
 from checked
 where reason is not null
-order by origin_line
 """
 
 

@@ -47,24 +47,44 @@ create table if not exists staging.currencies (
 );
 
 -- Casts that answer null instead of failing, so bad rows can be quarantined set-wise.
+-- Numbers: a regex admits exactly what ::numeric accepts (but NaN/Infinity), so the cast never
+-- fails and the SQL function inlines into the mapping query.
 create or replace function staging.try_numeric(value text) returns numeric
-language plpgsql immutable as $$
-begin
-    return value::numeric;
-exception when others then
-    return null;
-end $$;
+language sql immutable parallel safe as $$
+    select case when value ~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$' then value::numeric end
+$$;
 
-create or replace function staging.try_timestamptz(value text) returns timestamptz
-language plpgsql stable as $$
+-- Timestamps: a timestamp without an offset is read as UTC, never as the server's local time.
+-- Postgres 16+ checks input without raising (pg_input_is_valid), which keeps this an inlinable
+-- SQL function; older servers fall back to catching the error, which costs a subtransaction a row.
+do $$
 begin
-    if value ~ '\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$' then
-        return value::timestamptz;
+    if current_setting('server_version_num')::int >= 160000 then
+        execute $f$
+            create or replace function staging.try_timestamptz(value text) returns timestamptz
+            language sql stable parallel safe as $body$
+                select case
+                    when value ~ '\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$'
+                        then case when pg_input_is_valid(value, 'timestamptz') then value::timestamptz end
+                    when pg_input_is_valid(value, 'timestamp')
+                        then value::timestamp at time zone 'UTC'
+                end
+            $body$
+        $f$;
+    else
+        execute $f$
+            create or replace function staging.try_timestamptz(value text) returns timestamptz
+            language plpgsql stable as $body$
+            begin
+                if value ~ '\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$' then
+                    return value::timestamptz;
+                end if;
+                return value::timestamp at time zone 'UTC';
+            exception when others then
+                return null;
+            end $body$
+        $f$;
     end if;
-    -- A timestamp without an offset is read as UTC, never as the server's local time.
-    return value::timestamp at time zone 'UTC';
-exception when others then
-    return null;
 end $$;
 
 -- The run ledger: one row per run key, its lifecycle and final status.
