@@ -48,7 +48,13 @@ def validate_staging(spec: Spec, run: dict[str, str], expectations_dir: str) -> 
     results = integrity.run_suite(warehouse.sqlalchemy_url(spec.warehouse_connection), window, suite, rules)
     with warehouse.connect(spec.warehouse_connection) as conn:
         integrity.store_results(conn, window, suite, results)
-    integrity.raise_on_critical(suite, results)
+    try:
+        integrity.raise_on_critical(suite, results)
+    except integrity.IntegrityError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # The same rows would fail again: fail now instead of spending the retries.
+        raise AirflowFailException(str(exc)) from exc
     return {"checked": len(results), "failed": sum(not result.success for result in results)}
 
 
