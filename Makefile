@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo test bench-load lint clean
+.PHONY: install system-deps manifest demo psql test bench-load lint clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ manifest: install
 
 demo: manifest
 	$(PY) -m include.demo $(if $(DAY),--day $(DAY)) $(if $(SEED),--seed $(SEED))
+
+# Query the demo's result tables: `make psql`, or `make psql Q="select ..."`.
+psql: install
+	$(PY) -m include.warehouse_shell $(if $(Q),-c "$(Q)")
 
 test: manifest system-deps
 	$(PY) -m pytest

@@ -129,7 +129,7 @@ def _report(
     print(f"  quarantined rows: {quarantined}")
     print(
         "\nresult tables (schema reconciliation): fct_run_summary, fct_breaks, runs, integrity_results,"
-        f" alert_outbox\n  warehouse: {_redact(url)}"
+        f" alert_outbox\n  warehouse: {_redact(url)}  (query it with: make psql)"
     )
     print(
         "\nalerts received by the local Slack/PagerDuty endpoint "
