@@ -24,7 +24,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import DAG, Asset, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
@@ -89,7 +89,7 @@ def match_records(spec: Spec) -> DbtTaskGroup:
     )
 
 
-def build_dag(spec: Spec):
+def build_dag(spec: Spec) -> DAG:
     @dag(
         dag_id=spec.dag_id,
         description=spec.description,

@@ -87,6 +87,25 @@ def test_the_parse_check_catches_a_connection_lookup_at_import(tmp_path: Path) -
     assert "Airflow connection lookup at DAG parse time" in errors[str(bad)]
 
 
+def test_an_invalid_spec_is_an_import_error_naming_its_file_and_field(tmp_path: Path) -> None:
+    spec = (PROJECT_ROOT / "include" / "specs" / "stripe_billing.yml").read_text()
+    (tmp_path / "stripe_billing.yml").write_text(spec.replace("owner: data-team\n", ""))
+
+    completed = subprocess.run(
+        [sys.executable, "-c", PARSE_WITHOUT_IO, str(PROJECT_ROOT / "dags" / "recon_specs.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RECON_SPECS_DIR": str(tmp_path)},
+    )
+
+    errors = json.loads(completed.stdout.strip().splitlines()[-1])["errors"]
+    (error,) = errors.values()
+    assert f"{tmp_path / 'stripe_billing.yml'}: invalid spec:" in error
+    # A missing top-level field points at the start of the document (line 3, after the comments).
+    assert "field 'owner' (line 3): Field required" in error
+
+
 def test_dagbag_has_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
 
