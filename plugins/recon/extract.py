@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def extract_source(spec: Spec, source_name: str, window: RunWindow) -> LoadResult:
-    source = next(source for source in spec.sources if source.name == source_name)
+    sources = {source.name: source for source in spec.sources}
+    if source_name not in sources:
+        raise ValueError(f"spec {spec.name!r} has no source {source_name!r}; it has {sorted(sources)}")
+    source = sources[source_name]
     with warehouse.connect(spec.warehouse_connection) as conn:
         if isinstance(source, StripeChargesSource):
             client = stripe_charges.client_from_connection(source.connection)

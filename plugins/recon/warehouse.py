@@ -16,8 +16,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 
-from recon.staging.schema import ensure_schema
-
 WAREHOUSE_URL_ENV = "RECON_WAREHOUSE_URL"
 
 
@@ -29,11 +27,6 @@ def connect(conn_id: str) -> psycopg.Connection:
     if not isinstance(conn, psycopg.Connection):
         raise RuntimeError(f"connection {conn_id!r}: recon needs psycopg 3; install from constraints.txt")
     return conn
-
-
-def prepare(conn_id: str) -> None:
-    with connect(conn_id) as conn:
-        ensure_schema(conn)
 
 
 def start_embedded(data_dir: Path) -> str:
