@@ -135,7 +135,8 @@ def _report(
         "\nalerts received by the local Slack/PagerDuty endpoint "
         f"({DEMO_DIR / 'sandbox' / 'alerts' / 'received.jsonl'}):"
     )
-    for item in received:
+    # notify_slack and notify_pagerduty run in parallel: list by channel, not arrival order.
+    for item in sorted(received, key=lambda item: item["channel"]):
         body = item["body"]
         text = body.get("text") if item["channel"] == "slack" else body.get("payload", {}).get("summary")
         path = "/".join(item["path"].split("/")[:2]) + "/..."  # the rest of a webhook path is its secret
