@@ -107,8 +107,8 @@ def write_bench_csv(path: Path, count: int, seed: int, bad_ratio: float) -> CsvS
 
 def spec_layout() -> tuple[str, Any]:
     """The stripe_billing spec's name and the CSV layout recon builds for its CSV source."""
-    from recon.sources.sftp_csv import layout
-    from recon.spec import SftpCsvSource, load_spec
+    from recon.sources.sftp_csv import SftpCsvSource, layout
+    from recon.spec import load_spec
 
     spec = load_spec(SPEC_PATH)
     source = next(s for s in spec.sources if isinstance(s, SftpCsvSource) and s.name == CSV_SOURCE)

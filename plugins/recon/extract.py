@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
 from recon import warehouse
-from recon.sources import sftp_csv, stripe_charges
-from recon.spec import SftpCsvSource, Spec, StripeChargesSource
-from recon.staging.csv_loader import replace_window_from_csv
+from recon.sources.base import FileSource, RecordSource
+from recon.spec import Spec
+from recon.staging.csv_loader import replace_window_from_files
 from recon.staging.loader import LoadResult, replace_window
 from recon.window import RunWindow
 
@@ -15,24 +17,21 @@ log = logging.getLogger(__name__)
 
 
 def extract_source(spec: Spec, source_name: str, window: RunWindow) -> LoadResult:
-    sources = {source.name: source for source in spec.sources}
-    if source_name not in sources:
-        raise ValueError(f"spec {spec.name!r} has no source {source_name!r}; it has {sorted(sources)}")
-    source = sources[source_name]
+    """Read ``source_name`` for ``window`` and replace what staging holds of it, all or nothing."""
+    source = spec.source(source_name)
     with warehouse.connect(spec.warehouse_connection) as conn:
-        if isinstance(source, StripeChargesSource):
-            client = stripe_charges.client_from_connection(source.connection)
-            records = stripe_charges.charge_records(client, window, source.connection, source.page_size)
-            result = replace_window(conn, window, source.name, records)
-        elif isinstance(source, SftpCsvSource):
-            path = sftp_csv.remote_path(source, window)
-            with sftp_csv.open_remote_file(source.connection, path) as stream:
-                origin = f"sftp://{source.connection}{path}"
-                result = replace_window_from_csv(
-                    conn, window, source.name, stream, sftp_csv.layout(source), origin
-                )
-        else:  # pragma: no cover - the spec's discriminated union makes this unreachable
-            raise TypeError(f"unknown source type {type(source).__name__}")
+        if isinstance(source, RecordSource):
+            result = replace_window(conn, window, source.name, source.read(window))
+        elif isinstance(source, FileSource):
+            # Files are copied whole to local disk first: a transfer dropped mid-file then fails
+            # before a single row is loaded, and the loader can read the file at disk speed.
+            with (
+                tempfile.TemporaryDirectory(prefix=f"recon-{source.name}-") as workdir,
+                source.files(window, Path(workdir)) as files,
+            ):
+                result = replace_window_from_files(conn, window, source, files)
+        else:  # pragma: no cover - every registered type is one of the two kinds
+            raise TypeError(f"source type {type(source).__name__} is neither a record nor a file source")
     log.info(
         "%s: loaded %d records, quarantined %d for %s",
         source.name,

@@ -6,13 +6,15 @@ with a message that names the file, the field and its line, before any DAG or ta
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from recon.sources.base import SourceConfig
+from recon.sources.registry import source_models
 
 NAME = r"^[a-z][a-z0-9_]*$"
 Severity = Literal["critical", "warning"]
@@ -27,50 +29,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StripeChargesSource(_Strict):
-    """Stripe charges read with the official SDK; the charge id is the record key."""
-
-    type: Literal["stripe_charges"]
-    name: Annotated[str, Field(pattern=NAME)]
-    connection: str
-    page_size: Annotated[int, Field(ge=1, le=100)] = 100
-
-
-class CsvFields(_Strict):
-    """Which CSV column feeds each canonical field."""
-
-    record_key: str
-    amount: str
-    currency: str
-    occurred_at: str
-    status: str | None = None
-    customer_email: str | None = None
-    reference: str | None = None
-    group_key: str | None = None
-
-
-class SftpCsvSource(_Strict):
-    """A CSV file fetched over SFTP; ``path`` is formatted with the run window."""
-
-    type: Literal["sftp_csv"]
-    name: Annotated[str, Field(pattern=NAME)]
-    connection: str
-    path: str
-    fields: CsvFields
-    amount_unit: Literal["major", "minor"] = "major"
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
-    encoding: str = "utf-8"
-
-    @field_validator("path")
-    @classmethod
-    def _path_placeholders_are_known(cls, value: str) -> str:
-        for placeholder in re.findall(r"{(\w+)", value):
-            if placeholder not in ("window_start", "window_end"):
-                raise ValueError(f"unknown placeholder {{{placeholder}}}; use {{window_start:%Y-%m-%d}}")
-        return value
-
-
-Source = Annotated[StripeChargesSource | SftpCsvSource, Field(discriminator="type")]
+# Every registered source type (one module each under recon.sources), told apart by ``type``.
+SOURCE_TYPES: dict[str, type[SourceConfig]] = source_models()
+Source = Annotated[Union[tuple(SOURCE_TYPES.values())], Field(discriminator="type")]  # noqa: UP007
 
 
 class Match(_Strict):
@@ -128,7 +89,7 @@ class Spec(_Strict):
     # A field validator (not a model one) so the error is located at 'sources' and gets its line.
     @field_validator("sources")
     @classmethod
-    def _source_names_unique(cls, sources: list[StripeChargesSource | SftpCsvSource]) -> list:
+    def _source_names_unique(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
         names = [source.name for source in sources]
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be unique, got {names}")
@@ -139,12 +100,19 @@ class Spec(_Strict):
         return f"recon_{self.name}"
 
     @property
-    def left(self) -> StripeChargesSource | SftpCsvSource:
+    def left(self) -> SourceConfig:
         return self.sources[0]
 
     @property
-    def right(self) -> StripeChargesSource | SftpCsvSource:
+    def right(self) -> SourceConfig:
         return self.sources[1]
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        names = sorted(source.name for source in self.sources)
+        raise ValueError(f"spec {self.name!r} has no source {name!r}; it has {names}")
 
 
 def load_spec(path: Path | str) -> Spec:
@@ -182,7 +150,7 @@ def load_specs(directory: Path | str) -> list[Spec]:
 def _describe(error: dict, lines: dict[tuple[str, ...], int]) -> str:
     location = tuple(str(part) for part in error["loc"])
     # Discriminated unions put the tag in the location ("sources.1.sftp_csv.path"): drop it.
-    location = tuple(part for part in location if part not in ("stripe_charges", "sftp_csv"))
+    location = tuple(part for part in location if part not in SOURCE_TYPES)
     field = ".".join(location) or "(top level)"
     line = _nearest_line(location, lines)
     where = f" (line {line})" if line else ""

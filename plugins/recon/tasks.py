@@ -31,9 +31,16 @@ def start_run(spec: Spec, start: datetime, end: datetime, airflow_run_id: str | 
 
 
 def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, int]:
+    from recon.errors import PermanentError
     from recon.extract import extract_source
 
-    result = extract_source(spec, source_name, RunWindow.from_dict(run))
+    try:
+        result = extract_source(spec, source_name, RunWindow.from_dict(run))
+    except PermanentError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Bad credentials or a broken file fail the same way on every try: fail now.
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     return {"loaded": result.loaded, "quarantined": result.quarantined}
 
 

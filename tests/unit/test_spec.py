@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from recon.spec import SftpCsvSource, SpecError, StripeChargesSource, load_spec
+from recon.sources.sftp_csv import SftpCsvSource
+from recon.sources.stripe_charges import StripeChargesSource
+from recon.spec import SpecError, load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "specs" / "stripe_billing.yml"
 
@@ -78,7 +80,7 @@ def test_an_unknown_source_type_names_the_source_and_the_known_types(tmp_path: P
     assert message.startswith(f"{path}: invalid spec:")
     assert "field 'sources.1' (line 19):" in message
     assert "'ftp_csv'" in message
-    assert "'stripe_charges', 'sftp_csv'" in message
+    assert "'sftp_csv', 'stripe_charges'" in message
 
 
 def test_an_unknown_path_placeholder_is_rejected(tmp_path: Path) -> None:

@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import BinaryIO
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from pydantic import Field, field_validator
 
 from recon.sources import SourceUnavailable
-from recon.spec import SftpCsvSource
+from recon.sources.base import FetchedFile, FileSource, StrictModel
+from recon.sources.registry import register
 from recon.staging.csv_loader import CsvLayout
 from recon.window import RunWindow
+
+
+class CsvFields(StrictModel):
+    """Which CSV column feeds each canonical field."""
+
+    record_key: str
+    amount: str
+    currency: str
+    occurred_at: str
+    status: str | None = None
+    customer_email: str | None = None
+    reference: str | None = None
+    group_key: str | None = None
+
+
+@register
+class SftpCsvSource(FileSource):
+    """A CSV file fetched over SFTP; ``path`` is formatted with the run window."""
+
+    type: Literal["sftp_csv"]
+    path: str
+    fields: CsvFields
+    amount_unit: Literal["major", "minor"] = "major"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+    @field_validator("path")
+    @classmethod
+    def _path_placeholders_are_known(cls, value: str) -> str:
+        for placeholder in re.findall(r"{(\w+)", value):
+            if placeholder not in ("window_start", "window_end"):
+                raise ValueError(f"unknown placeholder {{{placeholder}}}; use {{window_start:%Y-%m-%d}}")
+        return value
+
+    def files(self, window: RunWindow, workdir: Path) -> AbstractContextManager[Iterator[FetchedFile]]:
+        return _spooled_files(self, window, workdir)
+
+
+@contextmanager
+def _spooled_files(
+    source: SftpCsvSource, window: RunWindow, workdir: Path
+) -> Iterator[Iterator[FetchedFile]]:
+    path = remote_path(source, window)
+    local = workdir / Path(path).name
+    digest = hashlib.sha256()
+    size = 0
+    with open_remote_file(source.connection, path) as stream, local.open("wb") as out:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    origin = f"sftp://{source.connection}{path}"
+    yield iter([FetchedFile(local, origin, path, size, digest.hexdigest())])
 
 
 def remote_path(source: SftpCsvSource, window: RunWindow) -> str:

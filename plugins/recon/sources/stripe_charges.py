@@ -8,20 +8,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import stripe
+from pydantic import Field
 
 from recon.money import minor_to_major
 from recon.records import CanonicalRecord, QuarantinedRecord
-from recon.sources import SourceUnavailable
+from recon.sources import SourceRejected, SourceUnavailable
+from recon.sources.base import RecordSource
+from recon.sources.registry import register
 from recon.window import RunWindow
+
+if TYPE_CHECKING:
+    import stripe
 
 NETWORK_RETRIES = 2
 
 
+@register
+class StripeChargesSource(RecordSource):
+    """Stripe charges read with the official SDK; the charge id is the record key."""
+
+    type: Literal["stripe_charges"]
+    connection: str = "stripe_default"
+    page_size: Annotated[int, Field(ge=1, le=100)] = 100
+
+    def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
+        client = client_from_connection(self.connection)
+        return charge_records(client, window, self.connection, self.page_size)
+
+
 def client_from_connection(conn_id: str) -> stripe.StripeClient:
     """Build the SDK client from an Airflow connection: password = API key, host = API base URL."""
+    import stripe
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
@@ -55,10 +74,12 @@ def charge_records(
 
 
 def _fetch_page(client: stripe.StripeClient, params: dict[str, Any], conn_id: str) -> Any:
+    import stripe
+
     try:
         return client.v1.charges.list(params=params)
     except stripe.AuthenticationError as exc:
-        raise SourceUnavailable(
+        raise SourceRejected(
             f"connection {conn_id!r}: Stripe refused the API key: {exc.user_message}"
         ) from None
     except stripe.APIConnectionError as exc:

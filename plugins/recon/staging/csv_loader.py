@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import psycopg
 from psycopg import sql
 
+from recon.errors import PermanentError
 from recon.staging.loader import LoadResult, clear_window
 from recon.window import RunWindow
 
@@ -33,7 +34,7 @@ _PG_ENCODINGS = {
 }
 
 
-class SourceFileError(ValueError):
+class SourceFileError(PermanentError, ValueError):
     """A file that cannot be loaded at all; the message names the file and line."""
 
 
@@ -56,6 +57,20 @@ class CsvLayout:
 
     def mapped(self) -> dict[str, str]:
         return {field: column for field, column in self.columns.items() if column}
+
+
+def replace_window_from_files(
+    conn: psycopg.Connection, window: RunWindow, source: Any, files: Iterable[Any]
+) -> LoadResult:
+    """Replace the window's rows for ``source`` with the CSV files it fetched (one, for now)."""
+    from recon.sources.sftp_csv import layout
+
+    fetched = list(files)
+    if len(fetched) != 1:
+        raise SourceFileError(f"source {source.name!r}: expected exactly one file, got {len(fetched)}")
+    (file,) = fetched
+    with file.local_path.open("rb") as stream:
+        return replace_window_from_csv(conn, window, source.name, stream, layout(source), file.origin)
 
 
 def replace_window_from_csv(

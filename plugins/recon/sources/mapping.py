@@ -1,0 +1,210 @@
+"""Field mapping for record sources (REST, GraphQL, Postgres): nested item -> canonical record.
+
+A spec maps each canonical field to a dotted path into the item (``total.value``, ``buyer.email``,
+``lines.0.sku``). A value that cannot be used (missing key, unparsable amount or time, too many
+decimals for the currency) sends the item to quarantine with a reason naming the field and the path;
+it never fails the extract or disappears.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from recon.money import currency_exponent
+from recon.records import CanonicalRecord, QuarantinedRecord
+from recon.sources.base import StrictModel
+
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_MISSING = object()
+
+
+class RecordFields(StrictModel):
+    """Dotted path of each canonical field in a source item; only the first ones are required."""
+
+    record_key: str
+    amount: str
+    occurred_at: str
+    currency: str | None = None  # may be left out when the spec sets a fixed ``currency``
+    status: str | None = None
+    customer_email: str | None = None
+    reference: str | None = None
+    group_key: str | None = None
+
+
+class RecordMapping(StrictModel):
+    """The mapping part of a record source's spec (mixed into REST, GraphQL and Postgres sources)."""
+
+    fields: RecordFields
+    # Extra values kept in ``attributes`` (jsonb) for compared fields and integrity rules.
+    attributes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str] = {}
+    amount_unit: Literal["major", "minor"] = "major"
+    currency: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$")] = None
+    # strptime format for text timestamps; default: ISO 8601 text or Unix epoch seconds.
+    timestamp_format: str | None = None
+    # The zone of timestamps that carry no offset.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Europe/Berlin'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _currency_known(self) -> RecordMapping:
+        if self.fields.currency is None and self.currency is None:
+            raise ValueError("map fields.currency or set a fixed currency for the source")
+        return self
+
+    def map_item(
+        self, item: Mapping[str, Any], origin: str, position: int
+    ) -> CanonicalRecord | QuarantinedRecord:
+        """One source item as a canonical record, or as a quarantined record with the reason."""
+        try:
+            return self._map(item, origin, position)
+        except _Reject as reject:
+            key = lookup(item, self.fields.record_key)
+            return QuarantinedRecord(
+                reason=str(reject),
+                raw=dict(item),
+                origin=origin,
+                origin_line=position,
+                record_key=None if key in (None, _MISSING) else str(key),
+            )
+
+    def _map(self, item: Mapping[str, Any], origin: str, position: int) -> CanonicalRecord:
+        fields = self.fields
+        key = _text(item, "record_key", fields.record_key, required=True)
+        currency = self._currency(item)
+        amount = self._amount(item, currency)
+        occurred_at = self._timestamp(item)
+        attributes = {}
+        for name, path in self.attributes.items():
+            value = lookup(item, path)
+            attributes[name] = None if value is _MISSING else value
+        return CanonicalRecord(
+            record_key=key,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            origin=origin,
+            origin_line=position,
+            status=_text(item, "status", fields.status),
+            customer_email=_text(item, "customer_email", fields.customer_email),
+            reference=_text(item, "reference", fields.reference),
+            group_key=_text(item, "group_key", fields.group_key),
+            attributes=attributes,
+        )
+
+    def _currency(self, item: Mapping[str, Any]) -> str:
+        if self.fields.currency is None:
+            return str(self.currency).upper()
+        value = _text(item, "currency", self.fields.currency, required=True)
+        if not _CURRENCY.match(value):
+            raise _Reject(f"currency {value!r} at {self.fields.currency!r} is not an ISO 4217 code")
+        return value.upper()
+
+    def _amount(self, item: Mapping[str, Any], currency: str) -> Decimal:
+        path = self.fields.amount
+        raw = lookup(item, path)
+        if raw is _MISSING or raw is None or raw == "":
+            raise _Reject(f"amount is missing at {path!r}")
+        amount = _decimal(raw)
+        if amount is None:
+            raise _Reject(f"amount {raw!r} at {path!r} is not a number")
+        exponent = currency_exponent(currency)
+        if self.amount_unit == "minor":
+            if amount != amount.to_integral_value():
+                raise _Reject(f"amount {raw!r} at {path!r} is not a whole number of minor units")
+            return amount.to_integral_value().scaleb(-exponent)
+        if -amount.normalize().as_tuple().exponent > exponent:  # type: ignore[operator]
+            raise _Reject(f"amount {raw!r} at {path!r} has more decimals than {currency} allows ({exponent})")
+        return amount
+
+    def _timestamp(self, item: Mapping[str, Any]) -> datetime:
+        path = self.fields.occurred_at
+        raw = lookup(item, path)
+        if raw is _MISSING or raw is None or raw == "":
+            raise _Reject(f"occurred_at is missing at {path!r}")
+        moment = _datetime(raw, self.timestamp_format)
+        if moment is None:
+            expected = self.timestamp_format or "ISO 8601 or Unix seconds"
+            raise _Reject(f"occurred_at {raw!r} at {path!r} is not a timestamp ({expected})")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(self.timezone))
+        return moment.astimezone(UTC)
+
+
+class _Reject(ValueError):
+    """An item that cannot be mapped; the message is the quarantine reason."""
+
+
+def lookup(item: Any, path: str) -> Any:
+    """The value at a dotted ``path`` (``total.value``, ``lines.0.sku``), or ``_MISSING``."""
+    value = item
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            if part not in value:
+                return _MISSING
+            value = value[part]
+        elif isinstance(value, list | tuple) and part.lstrip("-").isdigit():
+            index = int(part)
+            if not -len(value) <= index < len(value):
+                return _MISSING
+            value = value[index]
+        else:
+            return _MISSING
+    return value
+
+
+def _text(item: Mapping[str, Any], field: str, path: str | None, required: bool = False) -> Any:
+    if path is None:
+        return None
+    value = lookup(item, path)
+    if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise _Reject(f"{field} is missing at {path!r}")
+        return None
+    if isinstance(value, Mapping | list):
+        raise _Reject(f"{field} at {path!r} is an object, not a value; map a path below it")
+    return str(value).strip()
+
+
+def _decimal(raw: Any) -> Decimal | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, float):
+        raw = repr(raw)  # the shortest text that reads back as this float; never Decimal(float)
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _datetime(raw: Any, fmt: str | None) -> datetime | None:
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, int | Decimal) and not isinstance(raw, bool):
+        return datetime.fromtimestamp(int(raw), tz=UTC)
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    try:
+        if fmt:
+            return datetime.strptime(text, fmt)
+        if text.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(text), tz=UTC)
+        return datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
