@@ -76,7 +76,8 @@ class Faults:
             return True
         if fault.status is None:
             return False
-        payload = (fault.body or json.dumps({"error": {"message": f"injected fault {fault.status}"}})).encode()
+        default = json.dumps({"error": {"message": f"injected fault {fault.status}"}})
+        payload = (fault.body or default).encode()
         length = int(handler.headers.get("Content-Length") or 0)
         if length:
             handler.rfile.read(length)  # drain the request body so the connection can be reused
