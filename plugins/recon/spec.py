@@ -82,6 +82,8 @@ class Spec(_Strict):
     retries: Annotated[int, Field(ge=0)] = 2
     retry_delay_seconds: Annotated[int, Field(ge=0)] = 60
     warehouse_connection: str = "recon_warehouse"
+    # Per-record data (staging, record matches) of runs older than this is dropped; results are kept.
+    retention_days: Annotated[int, Field(ge=1)] = 400
     sources: Annotated[list[Source], Field(min_length=2, max_length=2)]
     match: Match = Match()
     alerts: Alerts = Alerts()
