@@ -45,6 +45,10 @@ class RecordMapping(StrictModel):
     # Extra values kept in ``attributes`` (jsonb) for compared fields and integrity rules.
     attributes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str] = {}
     amount_unit: Literal["major", "minor"] = "major"
+    # Most decimals a major-unit amount may carry; default: the currency's ISO 4217 exponent. Ledgers
+    # that keep balances finer than the minor unit (wallets at 18 decimals) set it, so those exact
+    # values are loaded instead of quarantined as "more decimals than the currency allows".
+    amount_decimals: Annotated[int | None, Field(ge=0, le=38)] = None
     currency: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$")] = None
     # strptime format for text timestamps; default: ISO 8601 text or Unix epoch seconds.
     timestamp_format: str | None = None
@@ -127,8 +131,11 @@ class RecordMapping(StrictModel):
             if amount != amount.to_integral_value():
                 raise _Reject(f"amount {raw!r} at {path!r} is not a whole number of minor units")
             return amount.to_integral_value().scaleb(-exponent)
-        if -amount.normalize().as_tuple().exponent > exponent:  # type: ignore[operator]
-            raise _Reject(f"amount {raw!r} at {path!r} has more decimals than {currency} allows ({exponent})")
+        allowed, rule = exponent, f"{currency} allows"
+        if self.amount_decimals is not None:
+            allowed, rule = self.amount_decimals, "the source's amount_decimals allows"
+        if -amount.normalize().as_tuple().exponent > allowed:  # type: ignore[operator]
+            raise _Reject(f"amount {raw!r} at {path!r} has more decimals than {rule} ({allowed})")
         return amount
 
     def _timestamp(self, item: Mapping[str, Any]) -> datetime:
