@@ -1,8 +1,14 @@
-"""A loopback HTTP server that answers the slice of the Stripe API the billing extract uses.
+"""A loopback HTTP server that answers the slice of the Stripe API the extracts use.
 
-Only ``GET /v1/charges`` (list, with Stripe's cursor pagination and ``created`` filters) and
-``GET /v1/charges/<id>`` exist. Errors use Stripe's JSON error shape so SDK exceptions behave as they
-would against the real API. Requests are recorded in ``request_log`` so tests can prove pagination.
+``GET /v1/<collection>`` (list, with Stripe's cursor pagination and filters) and
+``GET /v1/<collection>/<id>`` for charges, refunds, payouts and balance transactions. Lists are
+newest first (ties by id, descending), ``limit`` is 1..100 (default 10), and each collection takes
+``created`` filters plus its own: ``charge``/``payment_intent`` on refunds, ``arrival_date`` filters and
+``status`` on payouts, ``payout``/``type``/``source`` on balance transactions. Which payout settles which
+transaction is not a field of a Stripe object, so it is given as ``settlements`` (transaction id ->
+payout id). Errors use Stripe's JSON error shape so SDK exceptions behave as they would against the
+real API. Requests are recorded in ``request_log`` so tests can prove pagination, and ``faults``
+(``include.sandbox.faults``) injects 429/500/slow/dropped responses, one per request.
 """
 
 from __future__ import annotations
@@ -14,22 +20,51 @@ import hmac
 import itertools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from include.sandbox._service import HttpService
+from include.sandbox.faults import Faults
 
-_CREATED_FILTERS: dict[str, Callable[[int, int], bool]] = {
-    "created": lambda created, bound: created == bound,
-    "created[gt]": lambda created, bound: created > bound,
-    "created[gte]": lambda created, bound: created >= bound,
-    "created[lt]": lambda created, bound: created < bound,
-    "created[lte]": lambda created, bound: created <= bound,
+_RANGE_OPS: dict[str, Callable[[int, int], bool]] = {
+    "": lambda value, bound: value == bound,
+    "[gt]": lambda value, bound: value > bound,
+    "[gte]": lambda value, bound: value >= bound,
+    "[lt]": lambda value, bound: value < bound,
+    "[lte]": lambda value, bound: value <= bound,
 }
-_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", *_CREATED_FILTERS})
+_PAGING = frozenset({"limit", "starting_after", "ending_before"})
+
+
+@dataclass(frozen=True)
+class _Collection:
+    """One listable object type: its URL segment, its object name and the filters it accepts."""
+
+    path: str  # "balance_transactions"
+    noun: str  # "balance transaction", for "No such ..." messages
+    ranges: tuple[str, ...]  # integer fields filterable with Stripe's [gt]/[gte]/[lt]/[lte]
+    equals: tuple[str, ...] = ()  # fields filterable by exact value
+
+    def params(self) -> frozenset[str]:
+        ranged = {f"{name}{op}" for name in self.ranges for op in _RANGE_OPS}
+        return _PAGING | ranged | set(self.equals)
+
+
+_COLLECTIONS = {
+    c.path: c
+    for c in (
+        _Collection("charges", "charge", ("created",), ("customer", "payment_intent")),
+        _Collection("refunds", "refund", ("created",), ("charge", "payment_intent")),
+        _Collection("payouts", "payout", ("created", "arrival_date"), ("status", "destination")),
+        _Collection(
+            "balance_transactions", "balance transaction", ("created",), ("payout", "type", "source")
+        ),
+    )
+}
 
 
 class StripeApiError(Exception):
@@ -42,7 +77,7 @@ class StripeApiError(Exception):
 
 
 class StripeSandbox(HttpService):
-    """Serves ``charges`` as a Stripe account on loopback until ``stop``."""
+    """Serves ``charges`` and, optionally, the other collections on loopback until ``stop``."""
 
     def __init__(
         self,
@@ -50,16 +85,32 @@ class StripeSandbox(HttpService):
         api_key: str = "sk_test_sandbox",
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        refunds: list[dict] | None = None,
+        payouts: list[dict] | None = None,
+        balance_transactions: list[dict] | None = None,
+        settlements: Mapping[str, str] | None = None,
     ) -> None:
-        # Copied so a caller mutating its list cannot change what is served mid-test.
+        given = {
+            "charges": charges,
+            "refunds": refunds or [],
+            "payouts": payouts or [],
+            "balance_transactions": balance_transactions or [],
+        }
+        # Copied so a caller mutating its lists cannot change what is served mid-test.
         # Stripe lists newest first; ties on created are broken by id, descending.
-        self._charges = sorted(copy.deepcopy(charges), key=_order_key, reverse=True)
-        self._by_id = {charge["id"]: charge for charge in self._charges}
+        self._objects = {
+            name: sorted(copy.deepcopy(objects), key=_order_key, reverse=True)
+            for name, objects in given.items()
+        }
+        self._by_id = {name: {o["id"]: o for o in objects} for name, objects in self._objects.items()}
+        self._settlements = dict(settlements or {})
         self._api_key = api_key
         super().__init__(host, port)
         self._request_ids = itertools.count(1)
         self._lock = threading.Lock()
         self.request_log: list[str] = []
+        self.faults = Faults()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _make_handler(self)
@@ -82,23 +133,28 @@ class StripeSandbox(HttpService):
             raise StripeApiError(HTTPStatus.UNAUTHORIZED, f"Invalid API Key provided: {_mask(provided)}")
 
     def _route(self, path: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        if path in ("/v1/charges", "/v1/charges/"):
-            return self._list_charges(query)
-        prefix = "/v1/charges/"
-        if path.startswith(prefix) and "/" not in path[len(prefix) :]:
-            charge_id = unquote(path[len(prefix) :])
-            if charge_id in self._by_id:
-                return self._by_id[charge_id]
+        parts = path.strip("/").split("/")
+        if len(parts) in (2, 3) and parts[0] == "v1" and parts[1] in _COLLECTIONS:
+            collection = _COLLECTIONS[parts[1]]
+            if len(parts) == 2:
+                return self._list(collection, query)
+            object_id = unquote(parts[2])
+            found = self._by_id[collection.path].get(object_id)
+            if found is not None:
+                return found
             raise StripeApiError(
-                HTTPStatus.NOT_FOUND, f"No such charge: '{charge_id}'", code="resource_missing", param="id"
+                HTTPStatus.NOT_FOUND,
+                f"No such {collection.noun}: '{object_id}'",
+                code="resource_missing",
+                param="id",
             )
         raise StripeApiError(HTTPStatus.NOT_FOUND, f"Unrecognized request URL (GET: {path}).")
 
-    def _list_charges(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        params = _single_values(query)
+    def _list(self, collection: _Collection, query: dict[str, list[str]]) -> dict[str, Any]:
+        params = _single_values(query, collection.params())
         limit = _parse_limit(params.get("limit"))
-        bounds = _created_bounds(params)
-        selected = [c for c in self._charges if all(ok(c["created"], bound) for ok, bound in bounds)]
+        keep = _range_tests(params, collection.ranges) + self._equal_tests(params, collection)
+        selected = [o for o in self._objects[collection.path] if all(test(o) for test in keep)]
         if "starting_after" in params and "ending_before" in params:
             raise StripeApiError(
                 HTTPStatus.BAD_REQUEST,
@@ -106,24 +162,47 @@ class StripeSandbox(HttpService):
                 param="ending_before",
             )
         if "starting_after" in params:
-            cursor = self._cursor_key(params["starting_after"], "starting_after")
-            remaining = [c for c in selected if _order_key(c) < cursor]
+            cursor = self._cursor_key(collection, params["starting_after"], "starting_after")
+            remaining = [o for o in selected if _order_key(o) < cursor]
             page, has_more = remaining[:limit], len(remaining) > limit
         elif "ending_before" in params:
-            cursor = self._cursor_key(params["ending_before"], "ending_before")
-            preceding = [c for c in selected if _order_key(c) > cursor]
+            cursor = self._cursor_key(collection, params["ending_before"], "ending_before")
+            preceding = [o for o in selected if _order_key(o) > cursor]
             page, has_more = preceding[-limit:], len(preceding) > limit
         else:
             page, has_more = selected[:limit], len(selected) > limit
-        return {"object": "list", "url": "/v1/charges", "has_more": has_more, "data": page}
+        return {"object": "list", "url": f"/v1/{collection.path}", "has_more": has_more, "data": page}
 
-    def _cursor_key(self, charge_id: str, param: str) -> tuple[int, str]:
-        charge = self._by_id.get(charge_id)
-        if charge is None:
+    def _equal_tests(self, params: dict[str, str], collection: _Collection) -> list[Callable[[dict], bool]]:
+        tests: list[Callable[[dict], bool]] = []
+        for name in collection.equals:
+            if name not in params:
+                continue
+            wanted = params[name]
+            if name == "payout":
+                # Settlement is not a field of the transaction: Stripe knows it, and so do we.
+                if wanted not in self._by_id["payouts"]:
+                    raise StripeApiError(
+                        HTTPStatus.BAD_REQUEST,
+                        f"No such payout: '{wanted}'",
+                        code="resource_missing",
+                        param=name,
+                    )
+                tests.append(lambda o, wanted=wanted: self._settlements.get(o["id"]) == wanted)
+            else:
+                tests.append(lambda o, name=name, wanted=wanted: str(o.get(name)) == wanted)
+        return tests
+
+    def _cursor_key(self, collection: _Collection, object_id: str, param: str) -> tuple[int, str]:
+        found = self._by_id[collection.path].get(object_id)
+        if found is None:
             raise StripeApiError(
-                HTTPStatus.BAD_REQUEST, f"No such charge: '{charge_id}'", code="resource_missing", param=param
+                HTTPStatus.BAD_REQUEST,
+                f"No such {collection.noun}: '{object_id}'",
+                code="resource_missing",
+                param=param,
             )
-        return _order_key(charge)
+        return _order_key(found)
 
 
 def _make_handler(sandbox: StripeSandbox) -> type[BaseHTTPRequestHandler]:
@@ -133,6 +212,8 @@ def _make_handler(sandbox: StripeSandbox) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             request_id = sandbox._record(self.path)
+            if sandbox.faults.apply(self):
+                return
             split = urlsplit(self.path)
             try:
                 sandbox._authorize(self.headers.get("Authorization"))
@@ -170,8 +251,10 @@ def _make_handler(sandbox: StripeSandbox) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _order_key(charge: dict) -> tuple[int, str]:
-    return charge["created"], charge["id"]
+def _order_key(obj: dict) -> tuple[int, str]:
+    # Tolerant of malformed objects, which tests serve on purpose to exercise quarantine.
+    created = obj.get("created")
+    return (created if isinstance(created, int) else 0), str(obj.get("id", ""))
 
 
 def _api_key_from(header: str | None) -> str | None:
@@ -194,8 +277,8 @@ def _mask(key: str) -> str:
     return f"{key[:4]}***"
 
 
-def _single_values(query: dict[str, list[str]]) -> dict[str, str]:
-    unknown = sorted(name for name in query if name not in _LIST_PARAMS and not name.startswith("expand"))
+def _single_values(query: dict[str, list[str]], allowed: frozenset[str]) -> dict[str, str]:
+    unknown = sorted(name for name in query if name not in allowed and not name.startswith("expand"))
     if unknown:
         raise StripeApiError(
             HTTPStatus.BAD_REQUEST, f"Received unknown parameter: {unknown[0]}", param=unknown[0]
@@ -219,16 +302,23 @@ def _parse_limit(raw: str | None) -> int:
     return limit
 
 
-def _created_bounds(params: dict[str, str]) -> list[tuple[Callable[[int, int], bool], int]]:
-    # Parsed before filtering so a bad value is rejected even when no charge would be compared.
-    bounds = []
-    for name, compare in _CREATED_FILTERS.items():
-        if name not in params:
-            continue
-        try:
-            bounds.append((compare, int(params[name])))
-        except ValueError:
-            raise StripeApiError(
-                HTTPStatus.BAD_REQUEST, f"Invalid integer: {params[name]}", param=name
-            ) from None
-    return bounds
+def _range_tests(params: dict[str, str], fields: tuple[str, ...]) -> list[Callable[[dict], bool]]:
+    # Parsed before filtering so a bad value is rejected even when no object would be compared.
+    tests: list[Callable[[dict], bool]] = []
+    for field in fields:
+        for op, compare in _RANGE_OPS.items():
+            name = field + op
+            if name not in params:
+                continue
+            try:
+                bound = int(params[name])
+            except ValueError:
+                raise StripeApiError(
+                    HTTPStatus.BAD_REQUEST, f"Invalid integer: {params[name]}", param=name
+                ) from None
+            tests.append(
+                lambda o, field=field, compare=compare, bound=bound: (
+                    isinstance(o.get(field), int) and compare(o[field], bound)
+                )
+            )
+    return tests
