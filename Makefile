@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo psql test bench-load lint clean
+.PHONY: install system-deps manifest demo psql test bench-load bench-extract lint clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ test: manifest system-deps
 # recon's CSV staging load against raw `psql \copy` of the same file (include/bench/README.md).
 bench-load: manifest
 	$(PY) -m include.bench.load --rows $(or $(ROWS),1000000) $(if $(REPEAT),--repeat $(REPEAT))
+
+# API extractors (Stripe SDK, REST, GraphQL) against the sandbox, beside a bare httpx pager.
+bench-extract: install
+	$(PY) -m include.bench.extract --records $(or $(RECORDS),20000) $(if $(REPEAT),--repeat $(REPEAT))
 
 lint: install
 	$(VENV)/bin/ruff check .
