@@ -3,14 +3,31 @@
 It runs its own asyncio loop in a daemon thread so synchronous callers (tests, paramiko, Airflow's
 SFTPHook) can use it without an event loop of their own. Password authentication only, with a host
 key generated at start; clients must therefore skip host-key checking or accept the key on first use.
+
+Transfers can be made to fail the way real SFTP hosts fail, so tests exercise the client's handling
+against a real server: queue a ``TransferFault`` and the next download of a matching file takes it
+(once; later downloads are served normally):
+
+    server.faults.inject(TransferFault(match="*/payments_*.csv", drop_after_bytes=4096))
+
+``drop_after_bytes`` serves that many bytes, then drops the whole SSH connection (a network cut);
+``truncate_after_bytes`` serves that many bytes, then answers end-of-file (a short read, as when the
+file is cut while we read it); ``read_delay`` waits before answering each read request (a slow host).
+``put`` and ``put_many`` lay out files under the root, with the modification time a test needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hmac
+import os
 import threading
+from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncssh
@@ -18,6 +35,87 @@ import asyncssh
 from include.sandbox._service import Service
 
 _START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class TransferFault:
+    """A fault for the next download of a file whose SFTP path matches ``match`` (fnmatch, from ``/``)."""
+
+    match: str = "*"
+    drop_after_bytes: int | None = None
+    truncate_after_bytes: int | None = None
+    read_delay: float = 0.0  # seconds, before each read request is answered
+
+
+class TransferFaults:
+    """A thread-safe queue of transfer faults; ``applied`` lists (fault, path) already taken, in order."""
+
+    def __init__(self) -> None:
+        self._queue: deque[TransferFault] = deque()
+        self._lock = threading.Lock()
+        self.applied: list[tuple[TransferFault, str]] = []
+
+    def inject(self, *faults: TransferFault) -> None:
+        with self._lock:
+            self._queue.extend(faults)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def take(self, path: str) -> TransferFault | None:
+        """The first queued fault matching ``path``, removed from the queue, or None."""
+        with self._lock:
+            for index, fault in enumerate(self._queue):
+                if fnmatch.fnmatchcase(path, fault.match):
+                    del self._queue[index]
+                    self.applied.append((fault, path))
+                    return fault
+            return None
+
+
+class _FaultySFTPServer(asyncssh.SFTPServer):
+    """asyncssh's file server, with queued faults applied to downloads (files opened for reading)."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel, chroot: bytes, faults: TransferFaults) -> None:
+        super().__init__(chan, chroot=chroot)
+        self._faults = faults
+        self._faulted: dict[int, TransferFault] = {}  # id(open file) -> its fault, for this transfer
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        file_obj = super().open(path, pflags, attrs)
+        if not pflags & asyncssh.FXF_WRITE:
+            fault = self._faults.take("/" + path.decode(errors="replace").lstrip("/"))
+            if fault is not None:
+                self._faulted[id(file_obj)] = fault
+        return file_obj
+
+    def close(self, file_obj: object) -> None:
+        self._faulted.pop(id(file_obj), None)
+        super().close(file_obj)
+
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        fault = self._faulted.get(id(file_obj))
+        if fault is None:
+            return super().read(file_obj, offset, size)
+        if fault.read_delay:
+            await asyncio.sleep(fault.read_delay)
+        if fault.drop_after_bytes is not None and offset >= fault.drop_after_bytes:
+            # Abort the SSH connection itself: the client sees the network go away mid-file.
+            self.connection.abort()
+            return b""  # never sent: the connection is gone
+        if fault.truncate_after_bytes is not None and offset >= fault.truncate_after_bytes:
+            return b""  # end of file, early
+        limits = [
+            limit for limit in (fault.drop_after_bytes, fault.truncate_after_bytes) if limit is not None
+        ]
+        if limits:
+            size = min(size, min(limits) - offset)  # stop exactly at the limit; the next read meets it
+        return super().read(file_obj, offset, size)
 
 
 class _PasswordOnlyServer(asyncssh.SSHServer):
@@ -76,6 +174,24 @@ class SftpSandbox(Service):
         self._live: set[asyncssh.SSHServerConnection] = set()
         self.port: int | None = None
         self.host_public_key: str | None = None  # "ssh-ed25519 AAAA...", for pinning in the client
+        self.faults = TransferFaults()
+
+    def put(self, path: str, content: bytes | str, modified_at: datetime | None = None) -> Path:
+        """Write ``content`` at SFTP ``path`` (under the root), creating folders; return the local path.
+
+        ``modified_at`` sets the file's modification time, which the server reports in ``stat``.
+        """
+        local = self.root / path.lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(content.encode() if isinstance(content, str) else content)
+        if modified_at is not None:
+            stamp = modified_at.timestamp()
+            os.utime(local, (stamp, stamp))
+        return local
+
+    def put_many(self, files: Mapping[str, bytes | str]) -> list[Path]:
+        """Lay out many files at once: SFTP path -> content. Returns the local paths, in order given."""
+        return [self.put(path, content) for path, content in files.items()]
 
     def start(self) -> int:
         """Start listening and return the bound port; returns only once connections are accepted."""
@@ -116,7 +232,7 @@ class SftpSandbox(Service):
             self._requested_port,
             server_host_keys=[host_key],
             server_factory=lambda: _PasswordOnlyServer(self.username, self._password, self._live),
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=chroot.encode()),
+            sftp_factory=lambda chan: _FaultySFTPServer(chan, chroot.encode(), self.faults),
             allow_scp=False,
             agent_forwarding=False,
             x11_forwarding=False,
