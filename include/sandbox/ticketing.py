@@ -95,8 +95,12 @@ class TicketingScenario:
         unit_minor = rng.randint(5, 250) * 10**exponent + rng.randint(0, 10**exponent - 1)
         if index == 2:
             unit_minor = unit_minor // 10 * 10 + 5  # a KWD amount whose third decimal matters
+        elif index == 3:
+            unit_minor = unit_minor // 10 * 10  # a trailing zero a float would drop: 993.660
         value = Decimal(unit_minor * quantity).scaleb(-exponent)
-        as_number = index in (1, 3) or (self.number_every and index % self.number_every == 4)
+        if index == 4:  # 2**53 + 1 cents-and-more: no float can hold it; a corporate block booking
+            currency, quantity, value = "USD", 1, Decimal("9007199254740993.01")
+        as_number = index in (1, 3, 4) or (self.number_every and index % self.number_every == 4)
         name = rng.choice(_NAMES)
         event = rng.randrange(len(_EVENTS))
         sale: dict[str, Any] = {

@@ -9,10 +9,11 @@ Every route serves the same sales (``include.sandbox.ticketing``) for ``from <= 
 * ``GET /v4/sales?per_page=50`` -> a bare JSON list, with ``Link: <...&after=sale_...>; rel="next"``
 * ``POST /v1/sales/search`` with a JSON body ``{"from", "to", "page", "per_page"}`` -> as ``/v1``
 
-Auth: ``Authorization: Bearer <token>``, an ``X-Api-Key: <token>`` header or an ``api_key`` query
-parameter; a wrong or missing token is 401, ``readonly_token`` (a token without the sales scope) 403.
-Unknown parameters and bad values are 400, as a strict API answers. ``faults`` (a ``Faults`` queue)
-is applied to every request before anything else, and ``request_log`` records each request.
+Auth: ``Authorization: Bearer <token>``, an ``X-Api-Key: <token>`` header, an ``api_key`` query
+parameter, or HTTP basic auth with the token as password (any user name). A wrong or missing
+token is 401; ``readonly_token`` (a token without the sales scope) is 403. Unknown parameters and
+bad values are 400, as a strict API answers. ``faults`` (a ``Faults`` queue) is applied to every
+request before anything else, and ``request_log`` records each request.
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ class TicketingSandbox(HttpService):
     def _authorize(self, headers: Any, query: dict[str, str]) -> None:
         authorization = headers.get("Authorization") or ""
         scheme, _, credentials = authorization.partition(" ")
-        provided = (
-            credentials.strip()
-            if scheme.lower() == "bearer"
-            else headers.get("X-Api-Key") or query.get("api_key") or ""
-        )
+        if scheme.lower() == "bearer":
+            provided = credentials.strip()
+        elif scheme.lower() == "basic":
+            provided = _basic_password(credentials)
+        else:
+            provided = headers.get("X-Api-Key") or query.get("api_key") or ""
         if provided and hmac.compare_digest(provided.encode(), self._readonly_token.encode()):
             raise ApiError(HTTPStatus.FORBIDDEN, "token lacks the sales:read scope")
         if not provided or not hmac.compare_digest(provided.encode(), self._token.encode()):
@@ -244,6 +246,13 @@ def _moment(query: dict[str, str], name: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} needs a UTC offset or Z: {query[name]!r}")
     return moment
+
+
+def _basic_password(credentials: str) -> str:
+    try:
+        return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[2]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def _encode_cursor(index: int) -> str:
