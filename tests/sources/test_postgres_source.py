@@ -369,6 +369,17 @@ def test_an_unknown_login_is_rejected_naming_the_connection(
     assert "s3cret-pw" not in str(raised.value)
 
 
+def test_an_undefined_connection_is_rejected_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_APP_DB_MISSING", raising=False)
+
+    with pytest.raises(SourceRejected) as raised:
+        list(payments_source(connection="app_db_missing").read(WINDOW))
+
+    assert str(raised.value) == (
+        "connection 'app_db_missing' is not defined; add it in Airflow (or AIRFLOW_CONN_APP_DB_MISSING)"
+    )
+
+
 def test_an_unreachable_server_is_retryable_and_names_the_connection(
     app_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -187,9 +187,15 @@ def connect(conn_id: str) -> psycopg.Connection:
     """A psycopg 3 connection from the Airflow connection, with connect failures named after it."""
     import psycopg
     from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    except AirflowNotFoundException:
+        # A missing connection is configuration, not weather: retrying cannot create it.
+        raise SourceRejected(
+            f"connection {conn_id!r} is not defined; add it in Airflow (or AIRFLOW_CONN_{conn_id.upper()})"
+        ) from None
     except psycopg.OperationalError as exc:
         # libpq's text names host, port, user and database, never the password.
         reason = _connect_reason(exc)
