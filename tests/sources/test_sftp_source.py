@@ -383,3 +383,76 @@ def test_a_file_whose_rows_are_gone_is_loaded_again(server: SftpSandbox, db: psy
 
     assert (result.unchanged, result.loaded) == (False, 2)
     assert staged_keys(db, DAY_19) == ["a", "b"]
+
+
+# --- a window of many files ------------------------------------------------------------------------
+
+
+WEEK = RunWindow(
+    "billing", dt.datetime(2026, 11, 16, tzinfo=dt.UTC), dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+)
+WEEK_DAYS = [dt.date(2026, 11, 16) + dt.timedelta(days=n) for n in range(7)]
+
+
+def lay_out_week(server: SftpSandbox, rows_per_day: int = 3) -> dict[str, list[str]]:
+    files = {
+        f"/daily/payments_{day:%Y%m%d}.csv": [f"{day:%m%d}_{n}" for n in range(rows_per_day)]
+        for day in [*WEEK_DAYS, dt.date(2026, 11, 23)]  # the day after the week is not read
+    }
+    server.put_many({path: csv_text(keys) for path, keys in files.items()})
+    return files
+
+
+def test_a_weekly_window_loads_its_seven_daily_files_as_one_unit(
+    server: SftpSandbox, db: psycopg.Connection
+) -> None:
+    files = lay_out_week(server)
+    src = source("/daily/payments_{date:%Y%m%d}.csv")
+
+    result = extract(db, src, WEEK)
+
+    week_paths = sorted(files)[:7]
+    assert [o.remote_path for o in result.outcomes] == week_paths
+    assert result.loaded == 21
+    assert staged_keys(db, WEEK) == sorted(key for path in week_paths for key in files[path])
+    assert [(row[0], row[3], row[5]) for row in registry(db)] == [(path, "loaded", 3) for path in week_paths]
+
+
+def test_a_transfer_dropped_in_the_middle_of_a_window_loads_none_of_its_files(
+    server: SftpSandbox, db: psycopg.Connection
+) -> None:
+    lay_out_week(server, rows_per_day=2000)
+    src = source("/daily/payments_{date:%Y%m%d}.csv")
+    server.faults.inject(TransferFault(match="*/payments_20261119.csv", drop_after_bytes=50_000))
+
+    with pytest.raises(SourceUnavailable) as raised:
+        extract(db, src, WEEK)
+
+    assert "file '/daily/payments_20261119.csv'" in str(raised.value)
+    assert staged_keys(db, WEEK) == []
+    assert registry(db) == []
+    assert extract(db, src, WEEK).loaded == 14_000
+    assert len(staged_keys(db, WEEK)) == 14_000
+
+
+def test_one_changed_file_of_a_week_reloads_the_window_with_its_new_version(
+    server: SftpSandbox, db: psycopg.Connection
+) -> None:
+    files = lay_out_week(server)
+    src = source("/daily/payments_{date:%Y%m%d}.csv")
+    extract(db, src, WEEK)
+    server.put("/daily/payments_20261118.csv", csv_text(["late_fix"]))
+
+    result = extract(db, src, WEEK)
+
+    changed = [(o.remote_path, o.version) for o in result.outcomes if o.action == "changed"]
+    assert changed == [("/daily/payments_20261118.csv", 2)]
+    assert {o.action for o in result.outcomes if o.action != "changed"} == {"unchanged"}
+    expected = {key for path in sorted(files)[:7] for key in files[path] if "18" not in path} | {"late_fix"}
+    assert set(staged_keys(db, WEEK)) == expected
+    assert len(staged_keys(db, WEEK)) == 19
+    statuses = [(row[0], row[1], row[3]) for row in registry(db) if row[0].endswith("18.csv")]
+    assert statuses == [
+        ("/daily/payments_20261118.csv", 1, "superseded"),
+        ("/daily/payments_20261118.csv", 2, "loaded"),
+    ]
