@@ -14,8 +14,8 @@ import stripe
 from include.sandbox.generator import BillingScenario, stripe_charges, window_bounds
 from include.sandbox.stripe_server import StripeSandbox
 from recon.records import CanonicalRecord, QuarantinedRecord
-from recon.sources import SourceUnavailable
-from recon.sources.stripe_charges import charge_records, client_from_connection
+from recon.sources import SourceRejected, SourceUnavailable
+from recon.sources.stripe_charges import StripeChargesSource, charge_records, client_from_connection
 from recon.window import RunWindow
 
 pytestmark = pytest.mark.integration
@@ -156,19 +156,19 @@ def test_a_host_without_scheme_is_completed_from_schema_and_port(
 def test_a_connection_without_a_key_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
     use_connection(monkeypatch, host="http://127.0.0.1:9")
 
-    with pytest.raises(SourceUnavailable) as raised:
+    with pytest.raises(SourceRejected) as raised:
         client_from_connection(CONN_ID)
 
     assert str(raised.value) == f"connection {CONN_ID!r}: no API key (set the connection's password)"
 
 
-def test_a_wrong_key_is_source_unavailable_naming_the_connection(
+def test_a_wrong_key_is_rejected_for_good_naming_the_connection(
     sandbox: StripeSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_connection(monkeypatch, host=sandbox.base_url, password="sk_test_wrong")
     client = client_from_connection(CONN_ID)
 
-    with pytest.raises(SourceUnavailable) as raised:
+    with pytest.raises(SourceRejected) as raised:
         list(charge_records(client, WINDOW, CONN_ID))
 
     message = str(raised.value)
@@ -188,4 +188,27 @@ def test_an_unreachable_api_is_source_unavailable_naming_the_connection(
         with pytest.raises(SourceUnavailable) as raised:
             list(charge_records(client, WINDOW, CONN_ID))
 
+    assert not isinstance(raised.value, SourceRejected)  # an outage is worth Airflow's retries
     assert str(raised.value).startswith(f"connection {CONN_ID!r}: cannot reach Stripe after 2 retries:")
+
+
+def test_the_spec_source_adds_extra_attributes_and_keeps_refunded_amounts_exact(
+    sandbox: StripeSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_connection(monkeypatch, host=sandbox.base_url, password=API_KEY)
+    source = StripeChargesSource(
+        name="stripe",
+        type="stripe_charges",
+        connection=CONN_ID,
+        attributes={"app_payment": "metadata.payment_id"},
+    )
+
+    items = list(source.read(WINDOW))
+
+    assert len(items) == 30
+    for item in items:
+        assert isinstance(item, CanonicalRecord)
+        assert item.attributes["app_payment"] == item.reference
+        refunded = item.attributes["amount_refunded"]
+        assert isinstance(refunded, Decimal) and refunded == 0
+        assert refunded.as_tuple().exponent == item.amount.as_tuple().exponent  # same scale as the amount

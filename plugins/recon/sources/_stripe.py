@@ -68,7 +68,8 @@ def client_from_connection(conn_id: str) -> stripe.StripeClient:
 
     conn = BaseHook.get_connection(conn_id)
     if not conn.password:
-        raise SourceUnavailable(f"connection {conn_id!r}: no API key (set the connection's password)")
+        # A configuration mistake, not an outage: fail the task now rather than after its retries.
+        raise SourceRejected(f"connection {conn_id!r}: no API key (set the connection's password)")
     base = conn.host or ""
     if base and "://" not in base:
         base = f"{conn.schema or 'https'}://{base}" + (f":{conn.port}" if conn.port else "")
