@@ -456,3 +456,22 @@ def test_one_changed_file_of_a_week_reloads_the_window_with_its_new_version(
         ("/daily/payments_20261118.csv", 1, "superseded"),
         ("/daily/payments_20261118.csv", 2, "loaded"),
     ]
+
+
+def test_a_run_whose_file_another_run_superseded_drops_the_old_rows_on_rerun(
+    server: SftpSandbox, db: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = source("/drop/*.csv")
+    server.put("/drop/first.csv", csv_text(["a", "b"]))
+    extract(db, src, DAY_19)
+    server.put("/drop/first.csv", csv_text(["a", "c"]))
+    with caplog.at_level(logging.WARNING, logger="recon.staging.file_registry"):
+        extract(db, src, DAY_20)
+    assert f"run {DAY_19.run_id} still holds rows of the superseded version" in caplog.text
+
+    rerun = extract(db, src, DAY_19)
+
+    assert [(o.action, o.version, o.loaded_by_run_id) for o in rerun.outcomes] == [
+        ("duplicate", 2, DAY_20.run_id)
+    ]
+    assert (rerun.unchanged, staged_keys(db, DAY_19), staged_keys(db, DAY_20)) == (False, [], ["a", "c"])

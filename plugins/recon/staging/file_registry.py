@@ -193,7 +193,14 @@ def _plan(
     )
     rows = [_Row(*values) for values in cur.fetchall()]
     loaded = {row.remote_path: row for row in rows if row.status == "loaded"}
-    live = _live(cur, window.spec, source, list(loaded.values()))
+    counts = _origin_counts(
+        cur, window.spec, source, sorted({r.run_id for r in loaded.values()} | {window.run_id})
+    )
+
+    def live(row: _Row) -> bool:
+        """Whether staging still holds exactly the rows this file put there (retention drops slices)."""
+        return counts.get((row.run_id, row.origin), (0, 0)) == (row.record_count, row.quarantined_count)
+
     plan = _Plan()
     for file in fetched:
         versions = [row for row in rows if row.remote_path == file.remote_path]
@@ -228,27 +235,18 @@ def _plan(
     own = [
         loaded[o.remote_path] for o in plan.outcomes if o.action == "unchanged" and o.remote_path in loaded
     ]
+    plan.kept = (sum(row.record_count or 0 for row in own), sum(row.quarantined_count or 0 for row in own))
+    in_slice = [pair for (run_id, _), pair in counts.items() if run_id == window.run_id]
     plan.skip_load = (
         not after_load
         and not plan.retire
         and all(o.action in ("unchanged", "duplicate") for o in plan.outcomes)
         and len(own) == sum(o.action == "unchanged" for o in plan.outcomes)
         and all(row.run_id == window.run_id and row.config == config and live(row) for row in own)
+        # ... and the slice holds nothing else (say, rows of a version another run superseded since).
+        and (sum(p[0] for p in in_slice), sum(p[1] for p in in_slice)) == plan.kept
     )
-    plan.kept = (sum(row.record_count or 0 for row in own), sum(row.quarantined_count or 0 for row in own))
     return plan
-
-
-def _live(cur: psycopg.Cursor, spec: str, source: str, rows: list[_Row]) -> Callable[[_Row], bool]:
-    """Whether a loaded row's rows are all still in staging (retention drops whole run slices)."""
-    counts = _origin_counts(cur, spec, source, sorted({row.run_id for row in rows}))
-    return lambda row: (
-        counts.get((row.run_id, row.origin), (0, 0))
-        == (
-            row.record_count,
-            row.quarantined_count,
-        )
-    )
 
 
 def _origin_counts(
