@@ -267,6 +267,27 @@ def test_a_server_error_is_retried_by_the_sdk_and_succeeds(account: StripeSandbo
     assert len(listed(account, "payouts")) == pages + 2  # every page, plus the two that failed first
 
 
+def test_a_response_slower_than_the_timeout_is_retried_and_succeeds(account: StripeSandbox) -> None:
+    account.faults.inject(Fault(delay=1.5))
+
+    items = read("stripe_payouts", WEEK, timeout_seconds=0.5)
+
+    assert {item.record_key for item in items} == {p["id"] for p in OBJECTS.payouts if WEEK.contains(_at(p))}
+    assert account.faults.applied == [Fault(delay=1.5)]
+    assert len(listed(account, "payouts")) == 2  # the slow one, abandoned, then the retry
+
+
+def test_responses_slower_than_the_timeout_on_every_try_are_unavailable(account: StripeSandbox) -> None:
+    account.faults.inject(*[Fault(delay=1.0)] * 3)
+
+    with pytest.raises(SourceUnavailable) as raised:
+        read("stripe_refunds", timeout_seconds=0.3)
+
+    assert not isinstance(raised.value, SourceRejected)
+    assert str(raised.value).startswith(f"connection {CONN_ID!r}: cannot reach Stripe after 2 retries:")
+    assert len(listed(account, "refunds")) == 3
+
+
 def test_rate_limits_past_our_retries_are_unavailable_not_rejected(account: StripeSandbox) -> None:
     account.faults.inject(*[Fault(status=429, retry_after=0)] * 4)
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 NETWORK_RETRIES = 2  # the SDK's own retries of connection errors, 409 and 5xx
 RATE_LIMIT_RETRIES = 3  # ours, for 429
+DEFAULT_TIMEOUT_S = 60.0  # per request; the SDK's own default of 80 s, times three tries, is too patient
 MAX_RETRY_AFTER_S = 30.0  # a longer Retry-After fails the attempt; Airflow's retry can wait longer
 _MISSING_VALUES = (None, "")
 _JSON = (str, int, float, bool, dict, list)  # what jsonb can hold; anything else is the missing marker
@@ -50,8 +51,13 @@ class StripeSource(RecordSource):
 
     connection: str = "stripe_default"
     page_size: Annotated[int, Field(ge=1, le=100)] = 100
+    # Seconds to wait for one response; a slower one counts as a connection error (retried by the SDK).
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = DEFAULT_TIMEOUT_S
     # Extra values kept in ``attributes``: name -> dotted path into the Stripe object (metadata.order_id).
     attributes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str] = {}
+
+    def client(self) -> stripe.StripeClient:
+        return client_from_connection(self.connection, self.timeout_seconds)
 
     @model_validator(mode="after")
     def _attribute_names_free(self) -> StripeSource:
@@ -61,7 +67,7 @@ class StripeSource(RecordSource):
         return self
 
 
-def client_from_connection(conn_id: str) -> stripe.StripeClient:
+def client_from_connection(conn_id: str, timeout_seconds: float = DEFAULT_TIMEOUT_S) -> stripe.StripeClient:
     """Build the SDK client from an Airflow connection: password = API key, host = API base URL."""
     import stripe
     from airflow.sdk import BaseHook
@@ -74,7 +80,12 @@ def client_from_connection(conn_id: str) -> stripe.StripeClient:
     if base and "://" not in base:
         base = f"{conn.schema or 'https'}://{base}" + (f":{conn.port}" if conn.port else "")
     addresses = {"api": base.rstrip("/")} if base else None
-    return stripe.StripeClient(conn.password, base_addresses=addresses, max_network_retries=NETWORK_RETRIES)
+    return stripe.StripeClient(
+        conn.password,
+        base_addresses=addresses,
+        max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=timeout_seconds),
+    )
 
 
 def window_params(field: str, window: RunWindow) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources._stripe import (
     Malformed,
     StripeSource,
-    client_from_connection,
     currency_of,
     extra_attributes,
     id_of,
@@ -73,7 +72,7 @@ class StripeBalanceTransactionsSource(StripeSource):
         return self
 
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
-        client = client_from_connection(self.connection)
+        client = self.client()
         reader = BalanceReader(client, self.connection, self.page_size, self.amount, self.attributes)
         if self.select == "payouts":
             return reader.settled_by_payouts(window, self.payouts_by or "created", self.types)

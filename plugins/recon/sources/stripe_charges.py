@@ -44,7 +44,7 @@ class StripeChargesSource(StripeSource):
     type: Literal["stripe_charges"]
 
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
-        client = client_from_connection(self.connection)
+        client = self.client()
         return charge_records(client, window, self.connection, self.page_size, self.attributes)
 
 

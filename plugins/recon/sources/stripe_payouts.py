@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources._stripe import (
     StripeSource,
-    client_from_connection,
     currency_of,
     extra_attributes,
     id_of,
@@ -59,7 +58,7 @@ class StripePayoutsSource(StripeSource):
     window_by: WindowField = "created"
 
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
-        client = client_from_connection(self.connection)
+        client = self.client()
         return payout_records(
             client, window, self.connection, self.page_size, self.window_by, self.attributes
         )

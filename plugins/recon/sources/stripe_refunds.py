@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources._stripe import (
     StripeSource,
-    client_from_connection,
     currency_of,
     extra_attributes,
     id_of,
@@ -51,7 +50,7 @@ class StripeRefundsSource(StripeSource):
     type: Literal["stripe_refunds"]
 
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
-        client = client_from_connection(self.connection)
+        client = self.client()
         return refund_records(client, window, self.connection, self.page_size, self.attributes)
 
 
