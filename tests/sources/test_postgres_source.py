@@ -168,7 +168,8 @@ def test_a_small_fetch_size_reads_the_result_in_several_server_side_fetches(
     first = next(rows)
     with psycopg.connect(app_db) as observer:
         (last_statement,) = observer.execute(
-            "select query from pg_stat_activity where application_name = 'recon:payments'"
+            "select query from pg_stat_activity"
+            " where application_name = 'recon:payments' and datname = current_database()"
         ).fetchone() or (None,)
     rest = list(rows)
 
