@@ -247,3 +247,16 @@ def test_an_undefined_connection_or_unknown_auth_is_named(monkeypatch: pytest.Mo
     assert str(unknown.value) == (
         f"connection {CONN!r}: extra auth 'oauth' is not one of bearer, api_key, basic, none"
     )
+
+
+def test_an_error_page_echoing_the_key_is_scrubbed_from_errors_and_logs(
+    client: JsonClient, server: TicketingSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    echo = json.dumps({"error": f"bad gateway for Authorization: Bearer {TOKEN}"})
+    server.faults.inject(*[Fault(status=502, body=echo)] * 3)
+
+    with caplog.at_level(logging.WARNING), pytest.raises(SourceUnavailable) as raised:
+        client.request("GET", "/v1/sales")
+
+    assert "Authorization: Bearer ***" in str(raised.value)
+    assert TOKEN not in str(raised.value) and TOKEN not in caplog.text

@@ -350,7 +350,7 @@ def test_exhausted_retries_are_source_unavailable_naming_the_connection(api: Tic
         ({"pagination": {"style": "cursor"}}, "pagination style 'cursor' needs cursor_path"),
         (
             {"pagination": {"style": "page", "cursor_path": "meta.next"}},
-            "cursor_path do(es) not apply to pagination style 'page'",
+            "cursor_path does not apply to pagination style 'page'; it takes page_param, page_size",
         ),
         ({"window_params": {"from": "{start:%Y}"}}, "from: unknown placeholder {start}; use window_start"),
         ({"body": {"q": 1}}, "body and params_in: body need method: POST"),

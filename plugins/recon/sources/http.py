@@ -71,6 +71,7 @@ class _Auth:
     headers: dict[str, str]
     params: dict[str, str]
     basic: tuple[str, str] | None
+    secret: str | None = None  # scrubbed from every excerpt of a response we log or raise
 
 
 def client_for(conn_id: str, settings: HttpSettings) -> JsonClient:
@@ -117,9 +118,9 @@ def _auth(conn: Any, extra: dict[str, Any]) -> _Auth:
         raise SourceRejected(f"connection {conn_id!r}: auth {style!r} needs the connection's password")
     if style == "bearer":
         headers["Authorization"] = f"Bearer {conn.password}"
-        return _Auth(headers, {}, None)
+        return _Auth(headers, {}, None, conn.password)
     if style == "basic":
-        return _Auth(headers, {}, (conn.login or "", conn.password))
+        return _Auth(headers, {}, (conn.login or "", conn.password), conn.password)
     header, param = extra.get("header"), extra.get("query_param")
     if bool(header) == bool(param):
         raise SourceRejected(
@@ -127,8 +128,8 @@ def _auth(conn: Any, extra: dict[str, Any]) -> _Auth:
         )
     if header:
         headers[str(header)] = conn.password
-        return _Auth(headers, {}, None)
-    return _Auth(headers, {str(param): conn.password}, None)
+        return _Auth(headers, {}, None, conn.password)
+    return _Auth(headers, {str(param): conn.password}, None, conn.password)
 
 
 class JsonClient:
@@ -141,6 +142,7 @@ class JsonClient:
         self.base_url = base
         self.settings = settings
         self._auth_params = auth.params
+        self._secret = auth.secret
         self._origin = httpx.URL(base).copy_with(path="/", query=None, fragment=None)
         self._client = httpx.Client(
             headers={"Accept": "application/json", **auth.headers},
@@ -177,7 +179,11 @@ class JsonClient:
     def request(
         self, method: str, path_or_url: str, *, params: dict | None = None, json: Any = None
     ) -> JsonResponse:
-        """One JSON request, retried on 429, 5xx, timeouts and dropped connections."""
+        """One JSON request, retried on 429, 5xx, timeouts and dropped connections.
+
+        Sources only read, so every request, POST searches and GraphQL queries included, is safe to
+        send again.
+        """
         import httpx
 
         url = self.url_for(path_or_url)
@@ -221,7 +227,7 @@ class JsonClient:
         if status == 429:
             return "HTTP 429 (rate limited)", _retry_after(response.headers.get("Retry-After"))
         if status >= 500:
-            return f"HTTP {status}: {_excerpt(response.text)}", None
+            return f"HTTP {status}: {self._excerpt(response.text)}", None
         if 300 <= status < 400:
             location = response.headers.get("Location", "").split("?")[0]
             raise SourceRejected(
@@ -229,7 +235,7 @@ class JsonClient:
                 "point the connection at the final URL"
             )
         if status >= 400:
-            raise SourceRejected(f"{where} was rejected with HTTP {status}: {_excerpt(response.text)}")
+            raise SourceRejected(f"{where} was rejected with HTTP {status}: {self._excerpt(response.text)}")
         url = response.url
         for name in self._auth_params:  # the API key must not travel on in the returned URL
             url = url.copy_remove_param(name)
@@ -240,9 +246,15 @@ class JsonClient:
         except (ValueError, UnicodeDecodeError):
             # The same URL answering non-JSON again would not help: a wrong base URL or endpoint.
             raise SourceRejected(
-                f"{where} answered HTTP {status} but not JSON: {_excerpt(response.text)}"
+                f"{where} answered HTTP {status} but not JSON: {self._excerpt(response.text)}"
             ) from None
         return JsonResponse(status, body, response.headers, str(url))
+
+    def _excerpt(self, text: str) -> str:
+        # An API echoing our request back in an error page must not put the key into a log line.
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return _excerpt(text)
 
     def _delay(self, attempt: int, server_wait: float | None) -> float:
         cap = self.settings.max_backoff_seconds

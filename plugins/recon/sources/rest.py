@@ -72,8 +72,9 @@ class Pagination(StrictModel):
         stray = sorted(self.model_fields_set - allowed - {"style"})
         if stray:
             takes = ", ".join(sorted(allowed)) or "no options"
+            verb = "does" if len(stray) == 1 else "do"
             raise ValueError(
-                f"{', '.join(stray)} do(es) not apply to pagination style {self.style!r} ({takes})"
+                f"{', '.join(stray)} {verb} not apply to pagination style {self.style!r}; it takes {takes}"
             )
         if self.style == "cursor" and not self.cursor_path:
             raise ValueError(
