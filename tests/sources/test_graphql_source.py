@@ -150,6 +150,51 @@ def test_the_window_is_half_open_and_sent_as_typed_variables(serve: Serve) -> No
     assert "$createdFrom: DateTime!" in (server.request_log[0].query or "")
 
 
+def test_nodes_outside_the_window_are_quarantined_unless_kept(serve: Serve) -> None:
+    data = orders(8, span=dt.timedelta(days=2))  # four orders on the window's day, four on the next
+    serve(data)
+    no_upper_bound = {
+        "arguments": {"createdFrom": "{window_start}"},
+        "argument_types": {"createdFrom": "DateTime"},
+    }
+
+    guarded = list(source(**no_upper_bound).read(WINDOW))
+    kept = list(source(**no_upper_bound, out_of_window="keep").read(WINDOW))
+
+    assert [type(item).__name__ for item in guarded] == ["CanonicalRecord"] * 4 + ["QuarantinedRecord"] * 4
+    assert guarded[4].reason == (
+        "occurred_at 2026-11-20T00:00:00+00:00 is outside the window "
+        "[2026-11-19T00:00:00+00:00, 2026-11-20T00:00:00+00:00)"
+    )
+    assert (guarded[4].record_key, guarded[4].raw["id"]) == (data.record_key(4), data.record_key(4))
+    assert keys(kept) == [order["id"] for order in data]
+    assert all(isinstance(item, CanonicalRecord) for item in kept)
+
+
+def test_window_placeholders_fill_strings_at_any_depth_and_epochs_as_integers() -> None:
+    spec = source(
+        arguments={
+            "since": "{window_start:%Y-%m-%d}",
+            "until": "{window_end}",
+            "range": {
+                "from": "{window_start_epoch}",
+                "to": ["{window_end_epoch}", "until {window_end:%H:%M}"],
+            },
+            "limit": 5,
+        },
+        argument_types={"since": "Date!", "until": "DateTime!", "range": "EpochRange", "limit": "Int"},
+    )
+
+    assert spec.variables(WINDOW) == {
+        "since": "2026-11-19",
+        "until": "2026-11-20T00:00:00+00:00",
+        "range": {"from": int(WINDOW.start.timestamp()), "to": [int(WINDOW.end.timestamp()), "until 00:00"]},
+        "limit": 5,
+        "first": 100,
+        "after": None,
+    }
+
+
 def test_nested_paths_and_a_nested_root_field_map_into_the_record(serve: Serve) -> None:
     data = orders(6)
     serve(data)

@@ -61,6 +61,8 @@ class GraphQLSource(RecordSource, RecordMapping, HttpSettings):
     page_size: Annotated[int, Field(ge=1)] = 100  # sent as ``first``
     cursor_type: str = "String"  # the type of ``after`` in the API's schema
     items: Literal["edges", "nodes"] = "edges"  # ``edges { node { ... } }`` or ``nodes { ... }``
+    # A node whose occurred_at is outside the window: quarantined (the API ignored the filter) or kept.
+    out_of_window: Literal["quarantine", "keep"] = "quarantine"
     query: str | None = None  # the whole query instead of one built from the mapping
 
     @field_validator("endpoint")
@@ -126,6 +128,11 @@ class GraphQLSource(RecordSource, RecordMapping, HttpSettings):
         """The query text sent for every page (the spec's own, or one built from the mapping)."""
         return self.query if self.query is not None else build_query(self)
 
+    def variables(self, window: RunWindow) -> dict[str, Any]:
+        """The first page's variables: the arguments with the window filled in, ``first`` and ``after``."""
+        filled = {name: _with_window(value, window) for name, value in self.arguments.items()}
+        return {**filled, "first": self.page_size, "after": None}
+
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
         return _records(self, window)
 
@@ -150,11 +157,7 @@ def build_query(source: GraphQLSource) -> str:
 
 def _records(source: GraphQLSource, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
     query = source.page_query()
-    variables: dict[str, Any] = {
-        **{name: _with_window(value, window) for name, value in source.arguments.items()},
-        "first": source.page_size,
-        "after": None,
-    }
+    variables = source.variables(window)
     with client_for(source.connection, source) as client:
         page = 0
         while True:
@@ -162,7 +165,7 @@ def _records(source: GraphQLSource, window: RunWindow) -> Iterator[CanonicalReco
             origin = f"graphql://{source.connection}{source.endpoint}?page={page}"
             response = client.request("POST", source.endpoint, json={"query": query, "variables": variables})
             connection = _connection(source, response.body, page)
-            yield from _items(source, connection, origin)
+            yield from _items(source, connection, origin, window)
             cursor = _next_cursor(source, connection, page, variables["after"])
             if cursor is None:
                 log.info("%s: read %d pages of %s", source.name, page, source.root_field)
@@ -201,7 +204,7 @@ def _connection(source: GraphQLSource, body: Any, page: int) -> Mapping[str, Any
 
 
 def _items(
-    source: GraphQLSource, connection: Mapping[str, Any], origin: str
+    source: GraphQLSource, connection: Mapping[str, Any], origin: str, window: RunWindow
 ) -> Iterator[CanonicalRecord | QuarantinedRecord]:
     listed = connection.get(source.items)
     if not isinstance(listed, list):
@@ -212,12 +215,31 @@ def _items(
     for position, entry in enumerate(listed, start=1):
         node = entry.get("node") if source.items == "edges" and isinstance(entry, Mapping) else entry
         if isinstance(node, Mapping):
-            yield source.map_item(node, origin, position)
+            yield _in_window(source, source.map_item(node, origin, position), node, window)
         else:
             # An edge without a node is still something the API listed: keep it where it can be seen.
             what = "edge has no node object" if source.items == "edges" else "node is not an object"
             raw = dict(entry) if isinstance(entry, Mapping) else json.dumps(entry, default=str)
             yield QuarantinedRecord(reason=what, raw=raw, origin=origin, origin_line=position)
+
+
+def _in_window(
+    source: GraphQLSource, record: CanonicalRecord | QuarantinedRecord, node: Mapping, window: RunWindow
+) -> CanonicalRecord | QuarantinedRecord:
+    # An API whose upper bound is inclusive (or that ignores a filter) would otherwise load the same
+    # record into two windows; the window is half-open whatever the API's argument means.
+    if source.out_of_window == "keep" or not isinstance(record, CanonicalRecord):
+        return record
+    if window.contains(record.occurred_at):
+        return record
+    return QuarantinedRecord(
+        reason=f"occurred_at {record.occurred_at.isoformat()} is outside the window "
+        f"[{window.start.isoformat()}, {window.end.isoformat()})",
+        raw=dict(node),
+        origin=record.origin,
+        origin_line=record.origin_line,
+        record_key=record.record_key,
+    )
 
 
 def _next_cursor(
@@ -316,26 +338,41 @@ def _check_query(query: str, arguments: Mapping[str, Any], types: Mapping[str, s
         raise ValueError(f"query must select {wanted} (items: {items})")
 
 
+PLACEHOLDERS = ("window_start", "window_end", "window_start_epoch", "window_end_epoch")
+
+
 class _WindowFormatter(string.Formatter):
-    """``{window_start:%Y-%m-%d}`` and ``{window_end}``; no other names, attributes or indices."""
+    """Window placeholders (``{window_start:%Y-%m-%d}``); no other names, attributes or indices."""
 
     def get_field(self, field_name: str, args: Any, kwargs: Mapping[str, Any]) -> tuple[Any, str]:
-        if field_name not in ("window_start", "window_end"):
-            raise ValueError(
-                f"unknown placeholder {{{field_name}}}; "
-                "use {window_start:%Y-%m-%dT%H:%M:%SZ} or {window_end}"
-            )
+        if field_name not in PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{field_name}}}; use {', '.join(PLACEHOLDERS)}")
         return kwargs[field_name], field_name
 
     def format_field(self, value: Any, format_spec: str) -> str:
         # Without a format, ISO 8601 with offset: what a GraphQL DateTime scalar expects.
-        return value.isoformat() if not format_spec else format(value, format_spec)
+        if isinstance(value, datetime) and not format_spec:
+            return value.isoformat()
+        return format(value, format_spec)
 
 
 def _with_window(value: Any, window: RunWindow) -> Any:
-    """``value`` with window placeholders filled in, in strings at any depth of lists and objects."""
+    """``value`` with window placeholders filled in, in strings at any depth of lists and objects.
+
+    A value that is exactly ``{window_start_epoch}`` or ``{window_end_epoch}`` becomes an integer, so
+    it can be passed as an ``Int`` variable.
+    """
+    bounds = {
+        "window_start": window.start,
+        "window_end": window.end,
+        "window_start_epoch": int(window.start.timestamp()),
+        "window_end_epoch": int(window.end.timestamp()),
+    }
     if isinstance(value, str):
-        return _WindowFormatter().format(value, window_start=window.start, window_end=window.end)
+        whole = value.strip()
+        if whole.startswith("{") and whole.endswith("}") and whole[1:-1] in PLACEHOLDERS[2:]:
+            return bounds[whole[1:-1]]
+        return _WindowFormatter().format(value, **bounds)
     if isinstance(value, list):
         return [_with_window(item, window) for item in value]
     if isinstance(value, dict):
