@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -111,6 +111,12 @@ def test_a_spec_without_any_currency_is_refused() -> None:
 )
 def test_timestamps_are_read_as_iso_text_or_unix_seconds(raw: object, expected: datetime) -> None:
     assert mapped({**SALE, "created_at": raw}).occurred_at == expected
+
+
+def test_a_date_value_is_midnight_in_the_spec_timezone() -> None:
+    record = mapped({**SALE, "created_at": date(2026, 11, 19)}, timezone="Europe/Berlin")
+
+    assert record.occurred_at == datetime(2026, 11, 18, 23, tzinfo=UTC)
 
 
 def test_naive_timestamps_are_read_in_the_spec_timezone_and_stored_in_utc() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -202,6 +202,8 @@ def _decimal(raw: Any) -> Decimal | None:
 def _datetime(raw: Any, fmt: str | None) -> datetime | None:
     if isinstance(raw, datetime):
         return raw
+    if isinstance(raw, date):  # a date column: midnight, in the spec's time zone
+        return datetime.combine(raw, time())
     if isinstance(raw, int | Decimal) and not isinstance(raw, bool):
         return datetime.fromtimestamp(int(raw), tz=UTC)
     if not isinstance(raw, str):
