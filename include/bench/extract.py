@@ -82,7 +82,125 @@ STRIPE = Case(
     conn_type="generic",
 )
 
-CASES: dict[str, Case] = {case.name: case for case in (STRIPE,)}
+# --- REST (the ticketing sandbox, cursor pagination) -------------------------------------------------
+
+_REST_FIELDS = {
+    "record_key": "id",
+    "amount": "total.value",
+    "currency": "total.currency",
+    "occurred_at": "created_at",
+    "status": "status",
+    "customer_email": "buyer.email",
+    "group_key": "event.id",
+}
+
+
+def _serve_rest(records: int, port: int) -> Any:
+    from include.sandbox.ticketing import TicketingScenario
+    from include.sandbox.ticketing_server import TicketingSandbox
+
+    scenario = TicketingScenario(seed=11, start=DAY, end=DAY + timedelta(days=1), count=records)
+    server = TicketingSandbox(scenario, token=API_KEY, port=port)
+    server.start()
+    return server
+
+
+def _rest_spec(page_size: int) -> dict[str, Any]:
+    return {
+        "type": "rest",
+        "endpoint": "/v3/sales",
+        "records_path": "data",
+        "window_params": {
+            "from": "{window_start:%Y-%m-%dT%H:%M:%SZ}",
+            "to": "{window_end:%Y-%m-%dT%H:%M:%SZ}",
+        },
+        "pagination": {
+            "style": "cursor",
+            "page_size": page_size,
+            "size_param": "limit",
+            "cursor_path": "meta.next_cursor",
+            "has_more_path": "meta.has_more",
+        },
+        "fields": _REST_FIELDS,
+    }
+
+
+def _raw_rest(client: Any, base: str, page_size: int) -> Iterator[int]:
+    params: dict[str, Any] = {
+        "from": "2026-11-19T00:00:00Z",
+        "to": "2026-11-20T00:00:00Z",
+        "limit": page_size,
+    }
+    while True:
+        body = client.get(f"{base}/v3/sales", params=params).json()
+        yield len(body["data"])
+        if not body["meta"].get("has_more") or not body["meta"].get("next_cursor"):
+            return
+        params["cursor"] = body["meta"]["next_cursor"]
+
+
+REST = Case(name="rest", serve=_serve_rest, spec=_rest_spec, raw_pages=_raw_rest)
+
+
+# --- GraphQL (the order-management sandbox, Relay cursors) ---------------------------------------------
+
+_ORDERS_QUERY = """
+query ($first: Int!, $after: String, $from: DateTime!, $to: DateTime!) {
+  orders(first: $first, after: $after, createdFrom: $from, createdTo: $to) {
+    edges { node { id total { amount currency } createdAt status customer { email } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+def _serve_graphql(records: int, port: int) -> Any:
+    from include.sandbox.graphql_server import OrdersGraphQLSandbox
+    from include.sandbox.orders import GeneratedOrders, OrdersScenario
+
+    orders = GeneratedOrders(OrdersScenario(seed=11, start=DAY, count=records))
+    server = OrdersGraphQLSandbox(orders, token=API_KEY, port=port)
+    server.start()
+    return server
+
+
+def _graphql_spec(page_size: int) -> dict[str, Any]:
+    return {
+        "type": "graphql",
+        "root_field": "orders",
+        "page_size": page_size,
+        "arguments": {"createdFrom": "{window_start:%Y-%m-%dT%H:%M:%SZ}", "createdTo": "{window_end}"},
+        "argument_types": {"createdFrom": "DateTime!", "createdTo": "DateTime!"},
+        "fields": {
+            "record_key": "id",
+            "amount": "total.amount",
+            "currency": "total.currency",
+            "occurred_at": "createdAt",
+            "status": "status",
+            "customer_email": "customer.email",
+        },
+    }
+
+
+def _raw_graphql(client: Any, base: str, page_size: int) -> Iterator[int]:
+    variables: dict[str, Any] = {
+        "first": page_size,
+        "after": None,
+        "from": "2026-11-19T00:00:00Z",
+        "to": "2026-11-20T00:00:00Z",
+    }
+    while True:
+        body = client.post(f"{base}/graphql", json={"query": _ORDERS_QUERY, "variables": variables}).json()
+        orders = body["data"]["orders"]
+        yield len(orders["edges"])
+        if not orders["pageInfo"]["hasNextPage"]:
+            return
+        variables["after"] = orders["pageInfo"]["endCursor"]
+
+
+GRAPHQL = Case(name="graphql", serve=_serve_graphql, spec=_graphql_spec, raw_pages=_raw_graphql)
+
+CASES: dict[str, Case] = {case.name: case for case in (STRIPE, REST, GRAPHQL)}
 
 
 # --- the runs -------------------------------------------------------------------------------------------
