@@ -43,7 +43,7 @@ test: manifest system-deps
 
 # recon's CSV staging load against raw `psql \copy` of the same file (include/bench/README.md).
 bench-load: manifest
-	$(PY) -m include.bench.load --rows $(or $(ROWS),1000000) $(if $(REPEAT),--repeat $(REPEAT))
+	$(PY) -m include.bench.load --rows $(or $(ROWS),1000000 10000000) $(if $(REPEAT),--repeat $(REPEAT))
 
 # API extractors (Stripe SDK, REST, GraphQL) against the sandbox, beside a bare httpx pager.
 bench-extract: install

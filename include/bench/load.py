@@ -19,6 +19,7 @@ end. See include/bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -34,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -106,13 +108,11 @@ def write_bench_csv(path: Path, count: int, seed: int, bad_ratio: float) -> CsvS
 
 
 def spec_layout() -> tuple[str, Any]:
-    """The stripe_billing spec's name and the CSV layout recon builds for its CSV source."""
-    from recon.sources.sftp_csv import SftpCsvSource, layout
+    """The stripe_billing spec's name and its CSV source, as the DAG loads them from the spec file."""
     from recon.spec import load_spec
 
     spec = load_spec(SPEC_PATH)
-    source = next(s for s in spec.sources if isinstance(s, SftpCsvSource) and s.name == CSV_SOURCE)
-    return spec.name, layout(source)
+    return spec.name, spec.source(CSV_SOURCE)
 
 
 # --- the recon load, in a child process ---------------------------------------------------------------
@@ -122,12 +122,15 @@ def _phase(query: object, cur: psycopg.Cursor) -> str:
     text = query.as_string(cur) if isinstance(query, sql.Composable) else str(query)
     text = " ".join(text.split()).lower()
     for prefix, label in (
-        ("create temporary table landing", "landing_ddl"),
-        ("copy ", "copy"),
-        ("delete from", "clear_window"),
-        ("create temporary table checked", "map_and_check"),
-        ("insert into staging.records", "insert_records"),
-        ("insert into staging.quarantine", "insert_quarantine"),
+        ("create table", "create_load_table"),
+        ('copy "staging"."load_', "parse_check_copy"),
+        ("delete from staging.quarantine", "clear_quarantine"),
+        ("copy staging.quarantine", "copy_quarantine"),
+        ("alter table", "swap"),
+        ("drop table", "swap"),
+        ("select pg_advisory", "swap"),
+        ("select 1 from staging.record_partitions", "swap"),
+        ("insert into staging.record_partitions", "swap"),
     ):
         if text.startswith(prefix):
             return label
@@ -190,10 +193,13 @@ def _vm_hwm_kb(pid: int | str = "self") -> int | None:
 
 def recon_child(config: dict[str, Any]) -> dict[str, Any]:
     """Run one recon load and report its timings; this is what the child process executes."""
-    from recon.staging.csv_loader import replace_window_from_csv
+    from recon.sources.base import FetchedFile
+    from recon.staging.csv_loader import replace_window_from_files
     from recon.window import RunWindow
 
-    spec_name, layout = spec_layout()  # built the way the DAG builds it, from the spec file
+    spec_name, source = spec_layout()
+    # The bench quarantines ~--bad-ratio of the rows on purpose; the spec's 1 % limit would fail it.
+    source = source.model_copy(update={"max_rejected_share": Decimal("0.5")})
     start = datetime.fromisoformat(config["window_start"])
     window = RunWindow(spec_name, start, start + timedelta(days=1))
     baseline_kb = _vm_hwm_kb()
@@ -202,10 +208,9 @@ def recon_child(config: dict[str, Any]) -> dict[str, Any]:
     try:
         conn.phases = {}
         connected = time.perf_counter()
-        with open(config["csv"], "rb") as stream:
-            result = replace_window_from_csv(
-                conn, window, CSV_SOURCE, stream, layout, f"file://{config['csv']}"
-            )
+        path = Path(config["csv"])
+        fetched = FetchedFile(path, f"file://{path}", str(path), path.stat().st_size, "")
+        result = replace_window_from_files(conn, window, source, [fetched])
         finished = time.perf_counter()
     finally:
         conn.close()
@@ -239,12 +244,11 @@ def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> tu
     return wall, done.stdout
 
 
-def measure_recon(db_url: str, csv_path: Path) -> dict[str, Any]:
-    config = {
-        "url": db_url,
-        "csv": str(csv_path),
-        "window_start": datetime(WINDOW_DAY.year, WINDOW_DAY.month, WINDOW_DAY.day, tzinfo=UTC).isoformat(),
-    }
+def measure_recon(db_url: str, csv_path: Path, days_before: int = 0) -> dict[str, Any]:
+    day = datetime(WINDOW_DAY.year, WINDOW_DAY.month, WINDOW_DAY.day, tzinfo=UTC) - timedelta(
+        days=days_before
+    )
+    config = {"url": db_url, "csv": str(csv_path), "window_start": day.isoformat()}
     command = [sys.executable, "-m", "include.bench.load", CHILD_COMMAND, json.dumps(config)]
     process_wall, stdout = _run(command, "recon load (child process)", env=_child_environment())
     result = json.loads(stdout.strip().splitlines()[-1])
@@ -321,19 +325,55 @@ def prepare_database(db_url: str) -> None:
         columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in CSV_COLUMNS)
         conn.execute(sql.SQL("create table {} ({})").format(sql.Identifier(RAW_TABLE), columns))
         # Background vacuum/analyze of the previous load must not land inside the next measure.
-        for table in ("staging.records", "staging.quarantine", RAW_TABLE):
+        for table in ("staging.quarantine", RAW_TABLE):
             conn.execute(f"alter table {table} set (autovacuum_enabled = off)")
 
 
 def reset_tables(db_url: str) -> bool:
     """Empty the target tables and checkpoint, so every load starts alike; False if no checkpoint."""
+    from recon.staging.partitions import drop_runs_before
+
     with psycopg.connect(db_url, autocommit=True) as conn:
+        spec_name, _ = spec_layout()
+        drop_runs_before(conn, spec_name, datetime(9999, 1, 1, tzinfo=UTC))
         conn.execute(f"truncate staging.records, staging.quarantine, {RAW_TABLE}")
         try:
             conn.execute("checkpoint")
         except psycopg.errors.InsufficientPrivilege:
             return False
     return True
+
+
+def measure_growth(
+    args: argparse.Namespace,
+    db_url: str,
+    workdir: Path,
+    csv_stats: CsvStats,
+    recon_runs: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The same load again with ``--growth-runs`` earlier runs (other windows) already in staging."""
+    if not args.growth_runs:
+        return None
+    rows = min(args.rows, args.growth_rows)
+    earlier = write_bench_csv(workdir / "earlier.csv", rows, args.seed + 1, args.bad_ratio)
+    for days_before in range(1, args.growth_runs + 1):
+        measure_recon(db_url, earlier.path, days_before=days_before)
+    with (
+        psycopg.connect(db_url, autocommit=True) as conn,
+        contextlib.suppress(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("checkpoint")
+    later = measure_recon(db_url, csv_stats.path)
+    first = statistics.median(run["wall_s"] for run in recon_runs)
+    print(f"  with {args.growth_runs} earlier runs: {later['wall_s']:.2f} s", file=sys.stderr)
+    return {
+        "earlier_runs": args.growth_runs,
+        "earlier_rows_each": rows,
+        "wall_s_empty": round(first, 3),
+        "wall_s_with_history": round(later["wall_s"], 3),
+        "ratio": round(later["wall_s"] / first, 2),
+        "run": later,
+    }
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -422,7 +462,15 @@ def markdown(report: dict[str, Any]) -> str:
         )
     recon = report["loaders"]["recon"]
     ratio = recon["wall_s"] / report["loaders"]["psql_copy"]["wall_s"]
-    lines += ["", f"recon takes {ratio:.1f}x the time of a raw \\copy.", ""]
+    lines += ["", f"recon takes {ratio:.2f}x the time of a raw \\copy ({1 / ratio:.0%} of its rows/s).", ""]
+    growth = report.get("growth")
+    if growth:
+        lines += [
+            f"With {growth['earlier_runs']} earlier runs of {growth['earlier_rows_each']:,} rows in staging:"
+            f" {growth['wall_s_with_history']:.2f} s vs {growth['wall_s_empty']:.2f} s on empty tables"
+            f" ({growth['ratio']:.2f}x).",
+            "",
+        ]
     lines += ["| recon phase | median s | share |", "|---|---:|---:|"]
     for label, seconds in recon["phases_s"].items():
         lines.append(f"| {label} | {seconds:.3f} | {seconds / recon['wall_s']:.0%} |")
@@ -434,7 +482,19 @@ def markdown(report: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m include.bench.load", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="data rows in the CSV (default 1000000)")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[1_000_000],
+        help="data rows in the CSV; several sizes run in turn",
+    )
+    parser.add_argument(
+        "--growth-runs", type=int, default=30, help="earlier runs loaded for the growth check"
+    )
+    parser.add_argument(
+        "--growth-rows", type=int, default=200_000, help="rows of each earlier run (capped at --rows)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="loads per loader; the median is reported")
     parser.add_argument("--bad-ratio", type=float, default=0.01, help="share of rows with a bad amount")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated rows")
@@ -445,7 +505,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", default=DEFAULT_DATABASE, help="scratch database, dropped at the end")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the JSON goes")
     args = parser.parse_args(argv)
-    if args.rows < 1 or args.repeat < 1:
+    if min(args.rows) < 1 or args.repeat < 1 or args.growth_runs < 0:
         parser.error("--rows and --repeat must be at least 1")
     if not 0 <= args.bad_ratio < 1:
         parser.error("--bad-ratio must be in [0, 1)")
@@ -488,6 +548,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         psql_runs.append(measure_psql(db_url, csv_stats.path))
                         result = psql_runs[-1]
                     print(f"  run {attempt + 1} {loader}: {result['wall_s']:.2f} s", file=sys.stderr)
+            growth = measure_growth(args, db_url, Path(workdir), csv_stats, recon_runs)
         finally:
             drop_database(server_url, args.database)
     report = {
@@ -508,6 +569,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "recon": summarize(recon_runs, csv_stats),
             "psql_copy": summarize(psql_runs, csv_stats),
         },
+        "growth": growth,
     }
     check_counts(report)
     return report
@@ -519,14 +581,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(recon_child(json.loads(argv[1]))))
         return 0
     args = parse_args(argv)
+    reports = []
     try:
-        report = run(args)
+        for rows in args.rows:
+            reports.append(run(argparse.Namespace(**{**vars(args), "rows": rows})))
+            print(markdown(reports[-1]) + "\n")
     except BenchError as exc:
         print(f"bench-load: {exc}", file=sys.stderr)
         return 1
-    print(markdown(report))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.output.write_text(json.dumps({"sizes": reports}, indent=2) + "\n", encoding="utf-8")
     print(f"\nWrote {args.output}", file=sys.stderr)
     return 0
 

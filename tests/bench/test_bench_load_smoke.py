@@ -22,11 +22,12 @@ def test_bench_measures_both_loaders_on_the_same_file(warehouse_server_url: str,
     output = tmp_path / "load.json"
     database = f"recon_bench_smoke_{os.getpid()}"
 
-    args = ["--rows", "2000", "--repeat", "1", "--database", database, "--output", str(output)]
+    args = ["--rows", "2000", "--repeat", "1", "--growth-runs", "2", "--growth-rows", "500"]
+    args += ["--database", database, "--output", str(output)]
     code = load.main([*args, "--warehouse-url", warehouse_server_url])
 
     assert code == 0
-    report = json.loads(output.read_text())
+    (report,) = json.loads(output.read_text())["sizes"]
     assert report["rows"] == 2000
     assert 0 < report["bad_rows"] < 2000
     assert set(report["loaders"]) == {"recon", "psql_copy"}
@@ -39,6 +40,10 @@ def test_bench_measures_both_loaders_on_the_same_file(warehouse_server_url: str,
     assert recon["quarantined"] == report["bad_rows"]
     assert report["loaders"]["psql_copy"]["loaded"] == 2000
     assert report["server"]["version"].startswith("PostgreSQL")
+    growth = report["growth"]
+    assert (growth["earlier_runs"], growth["earlier_rows_each"]) == (2, 500)
+    assert growth["run"]["loaded"] == recon["loaded"]
+    assert growth["wall_s_with_history"] > 0
 
 
 def test_generated_rows_are_deterministic_and_streamed(tmp_path: Path) -> None:

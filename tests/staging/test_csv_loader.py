@@ -1,143 +1,139 @@
-"""Loading CSV files into staging: mapping, quarantine, replacement and clear errors."""
+"""Loading a window's CSV files: quarantine of every bad-input class, limits, whole-or-nothing, reruns."""
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
 import pytest
 
-from recon.staging.csv_loader import CsvLayout, SourceFileError, replace_window_from_csv
-from recon.window import RunWindow
+from recon.errors import PermanentError
+from recon.staging.csv_loader import SourceFileError, replace_window_from_files
+from tests.staging.conftest import WINDOW, quarantine, records, source
 
 pytestmark = pytest.mark.integration
 
-WINDOW = RunWindow("billing", datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC))
-LAYOUT = CsvLayout(
-    columns={
-        "record_key": "charge",
-        "amount": "amount",
-        "currency": "currency",
-        "occurred_at": "created_at",
-        "customer_email": "email",
-        "reference": "payment_id",
-    }
+HEADER = "charge,amount,currency,created_at\n"
+GOOD = "ch_ok,12.34,usd,2026-11-19T08:00:00Z\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("ch_1,1.00,usd\n", "wrong number of fields: expected 4, found 3"),
+        ("ch_1,abc,usd,2026-11-19\n", "amount 'abc' is not a number (column amount)"),
+        (
+            "ch_1,1.00,usd,2026-13-45\n",
+            "occurred_at '2026-13-45' is not a timestamp (ISO 8601) (column created_at)",
+        ),
+        (",1.00,usd,2026-11-19\n", "record_key is empty (column charge)"),
+        ("ch_1,1.00,us,2026-11-19\n", "currency 'us' is not an ISO 4217 code (column currency)"),
+        (
+            "ch_1,1.005,usd,2026-11-19\n",
+            "amount '1.005' has more decimals than USD allows (2) (column amount)",
+        ),
+        ("ch_1,1.5,jpy,2026-11-19\n", "amount '1.5' has more decimals than JPY allows (0) (column amount)"),
+    ],
 )
-HEADER = "payment_id,charge,amount,currency,created_at,email,note\n"
-
-
-def load(conn: psycopg.Connection, body: str, layout: CsvLayout = LAYOUT, header: str = HEADER):
-    stream = io.BytesIO((header + body).encode())
-    return replace_window_from_csv(conn, WINDOW, "internal", stream, layout, "sftp://exports/p.csv")
-
-
-def rows(conn: psycopg.Connection, query: str) -> list[tuple]:
-    return conn.execute(query).fetchall()
-
-
-def test_valid_rows_become_canonical_records_with_exact_amounts(warehouse: psycopg.Connection) -> None:
-    result = load(
-        warehouse,
-        "p1,ch_1,12.34,usd,2026-11-19T08:00:00Z,a@x.io,hi\np2,ch_2,1200,JPY,2026-11-19 09:30:00,,\n",
-    )
-
-    assert (result.loaded, result.quarantined) == (2, 0)
-    assert rows(
-        warehouse,
-        "select record_key, amount, currency, occurred_at, customer_email, reference,"
-        " attributes, origin_line from staging.records order by record_key",
-    ) == [
-        (
-            "ch_1",
-            Decimal("12.34"),
-            "USD",
-            datetime(2026, 11, 19, 8, tzinfo=UTC),
-            "a@x.io",
-            "p1",
-            {"note": "hi"},
-            2,
-        ),
-        (
-            "ch_2",
-            Decimal("1200"),
-            "JPY",
-            datetime(2026, 11, 19, 9, 30, tzinfo=UTC),
-            None,
-            "p2",
-            {"note": None},
-            3,
-        ),
-    ]
-
-
-def test_malformed_rows_are_quarantined_with_reason_and_line(warehouse: psycopg.Connection) -> None:
-    result = load(
-        warehouse,
-        "p1,ch_1,12.34,usd,2026-11-19T08:00:00Z,,\n"
-        "p2,,5.00,usd,2026-11-19T08:00:00Z,,\n"
-        "p3,ch_3,abc,usd,2026-11-19T08:00:00Z,,\n"
-        "p4,ch_4,1.005,usd,2026-11-19T08:00:00Z,,\n"
-        "p5,ch_5,1.00,us,2026-11-19T08:00:00Z,,\n"
-        "p6,ch_6,1.00,usd,2026-13-45T08:00:00Z,,\n",
-    )
-
-    assert (result.loaded, result.quarantined) == (1, 5)
-    quarantined = rows(
-        warehouse,
-        "select origin_line, reason, raw->>'payment_id' from staging.quarantine order by origin_line",
-    )
-    assert quarantined == [
-        (3, "record_key is empty (column charge)", "p2"),
-        (4, "amount 'abc' is not a number (column amount)", "p3"),
-        (5, "amount '1.005' has more decimals than USD allows (2) (column amount)", "p4"),
-        (6, "currency 'US' is not an ISO 4217 code (column currency)", "p5"),
-        (7, "occurred_at '2026-13-45T08:00:00Z' is not a timestamp (column created_at)", "p6"),
-    ]
-
-
-def test_minor_units_are_converted_by_currency_exponent(warehouse: psycopg.Connection) -> None:
-    layout = CsvLayout(columns=LAYOUT.columns, amount_unit="minor")
-    load(
-        warehouse,
-        "p1,ch_1,1234,usd,2026-11-19T08:00:00Z,,\np2,ch_2,1250,kwd,2026-11-19T08:00:00Z,,\n"
-        "p3,ch_3,1200,jpy,2026-11-19T08:00:00Z,,\n",
-        layout,
-    )
-
-    assert rows(warehouse, "select record_key, amount from staging.records order by record_key") == [
-        ("ch_1", Decimal("12.34")),
-        ("ch_2", Decimal("1.250")),
-        ("ch_3", Decimal("1200")),
-    ]
-
-
-def test_reloading_a_window_replaces_its_rows(warehouse: psycopg.Connection) -> None:
-    load(warehouse, "p1,ch_1,12.34,usd,2026-11-19T08:00:00Z,,\np2,,1,usd,2026-11-19T08:00:00Z,,\n")
-    load(warehouse, "p1,ch_1,99.00,usd,2026-11-19T08:00:00Z,,\n")
-
-    assert rows(warehouse, "select record_key, amount from staging.records") == [("ch_1", Decimal("99.00"))]
-    assert rows(warehouse, "select count(*) from staging.quarantine") == [(0,)]
-
-
-def test_a_missing_mapped_column_names_file_line_and_field(warehouse: psycopg.Connection) -> None:
-    with pytest.raises(SourceFileError) as raised:
-        load(warehouse, "", header="payment_id,charge,amount,created_at\n")
-
-    assert str(raised.value) == (
-        "sftp://exports/p.csv: line 1: column 'currency' (mapped to field 'currency') is not in the header"
-        " ['payment_id', 'charge', 'amount', 'created_at']"
-    )
-
-
-def test_a_structurally_broken_line_fails_the_load_and_keeps_earlier_rows(
-    warehouse: psycopg.Connection,
+def test_a_bad_row_is_quarantined_with_file_line_text_and_reason_and_the_rest_loads(
+    warehouse: psycopg.Connection, load, row: str, reason: str
 ) -> None:
-    load(warehouse, "p1,ch_1,12.34,usd,2026-11-19T08:00:00Z,,\n")
+    result = load(HEADER + GOOD + row + GOOD.replace("ch_ok", "ch_ok2"))
+
+    assert (result.loaded, result.quarantined) == (2, 1)
+    assert quarantine(warehouse) == [("sftp://bank/statement.csv", 3, reason, row.rstrip("\n"))]
+    assert [key for key, *_ in records(warehouse)] == ["ch_ok", "ch_ok2"]
+
+
+def test_undecodable_bytes_are_quarantined_naming_the_encoding(warehouse: psycopg.Connection, load) -> None:
+    body = (HEADER + GOOD).encode() + b"ch_\xff,1.00,usd,2026-11-19\n"
+
+    result = load(body)
+
+    assert (result.loaded, result.quarantined) == (1, 1)
+    ((origin, line, reason, _raw),) = quarantine(warehouse)
+    assert (origin, line, reason) == (
+        "sftp://bank/statement.csv",
+        3,
+        "bytes not valid in utf-8 (columns ['charge'])",
+    )
+
+
+def test_line_numbers_stay_physical_across_quoted_line_breaks_and_blank_lines(
+    warehouse: psycopg.Connection, load
+) -> None:
+    load(HEADER + '"ch\n1",1.00,usd,2026-11-19\n\nch_2,x,usd,2026-11-19\n', attributes={})
+
+    assert quarantine(warehouse)[0][1:3] == (5, "amount 'x' is not a number (column amount)")
+    assert records(warehouse, "record_key, origin_line") == [("ch\n1", 2)]
+
+
+def test_a_file_over_the_rejected_share_fails_naming_it_and_keeps_its_quarantine(
+    warehouse: psycopg.Connection, write_file
+) -> None:
+    replace_window_from_files(warehouse, WINDOW, source(), [write_file(HEADER + GOOD)])
+    bad = write_file(HEADER + GOOD + "ch_1,x,usd,2026-11-19\nch_2,y,usd,2026-11-19\n", name="bad.csv")
 
     with pytest.raises(SourceFileError) as raised:
-        load(warehouse, "p1,ch_1,1.00,usd,2026-11-19T08:00:00Z,,\np2,ch_2,1.00,usd,x,,,extra,cells\n")
+        replace_window_from_files(warehouse, WINDOW, source(max_rejected_share="0.5"), [bad])
 
-    assert str(raised.value).startswith("sftp://exports/p.csv: line 3: extra data after last expected column")
-    assert rows(warehouse, "select record_key, amount from staging.records") == [("ch_1", Decimal("12.34"))]
+    assert isinstance(raised.value, PermanentError)
+    assert str(raised.value).startswith("sftp://bank/bad.csv: 2 of 3 rows quarantined (66.7%)")
+    assert [line for _, line, _, _ in quarantine(warehouse)] == [3, 4]
+    assert records(warehouse) == [("ch_ok", Decimal("12.34"), "USD")]  # the previous slice stays
+
+
+def test_a_multi_file_window_loads_whole_or_not_at_all(warehouse: psycopg.Connection, write_file) -> None:
+    first = write_file(HEADER + GOOD, name="a.csv")
+    second = write_file(HEADER + "ch_2,1.00,usd,2026-11-19\n", name="b.csv")
+    result = replace_window_from_files(warehouse, WINDOW, source(), [first, second])
+    broken = write_file("charge,amount\n", name="c.csv")
+
+    with pytest.raises(SourceFileError) as raised:
+        replace_window_from_files(warehouse, WINDOW, source(), [write_file(HEADER, name="d.csv"), broken])
+
+    assert [f.origin for f in result.files] == ["sftp://bank/a.csv", "sftp://bank/b.csv"]
+    assert str(raised.value).startswith("sftp://bank/c.csv: line 1: column 'currency'")
+    assert [key for key, *_ in records(warehouse)] == ["ch_2", "ch_ok"]
+
+
+def test_a_rerun_replaces_the_slice_without_duplicates(warehouse: psycopg.Connection, load) -> None:
+    load(HEADER + GOOD + "ch_1,x,usd,2026-11-19\n")
+    load(HEADER + GOOD.replace("12.34", "99.00"))
+
+    assert records(warehouse) == [("ch_ok", Decimal("99.00"), "USD")]
+    assert quarantine(warehouse) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "sftp://bank/statement.csv: line 1: the file is empty; expected a header row"),
+        (
+            "charge,amount,created_at\n",
+            "sftp://bank/statement.csv: line 1: column 'currency' (mapped to field",
+        ),
+    ],
+)
+def test_a_structurally_broken_file_fails_naming_file_and_line_and_keeps_the_previous_slice(
+    warehouse: psycopg.Connection, load, content: str, message: str
+) -> None:
+    load(HEADER + GOOD)
+
+    with pytest.raises(SourceFileError) as raised:
+        load(content)
+
+    assert str(raised.value).startswith(message)
+    assert records(warehouse) == [("ch_ok", Decimal("12.34"), "USD")]
+
+
+def test_before_commit_runs_inside_the_load_transaction(warehouse: psycopg.Connection, write_file) -> None:
+    seen = []
+
+    def before_commit(cur: psycopg.Cursor, result) -> None:
+        cur.execute("select count(*) from staging.records")
+        seen.append((cur.fetchone()[0], result.loaded))
+
+    replace_window_from_files(warehouse, WINDOW, source(), [write_file(HEADER + GOOD)], before_commit)
+
+    assert seen == [(1, 1)]

@@ -217,7 +217,9 @@ def resolve(fmt: CsvFormat, header: list[str] | None, width: int) -> CsvLayout:
     for what, ref in fmt.column_refs():
         if isinstance(ref, int):
             if ref > len(names):
-                raise LayoutError(f"column {ref} (mapped to {what!r}) is beyond the file's {len(names)} columns")
+                raise LayoutError(
+                    f"column {ref} (mapped to {what!r}) is beyond the file's {len(names)} columns"
+                )
             positions[what] = ref - 1
         elif ref in names:
             positions[what] = names.index(ref)

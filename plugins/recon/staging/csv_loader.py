@@ -1,260 +1,172 @@
-"""Load a CSV stream into staging: raw COPY into a landing table, then set-based SQL mapping.
+"""Load a window's CSV files into staging: vectorised parse and checks, then COPY into a new partition.
 
-The file is streamed into COPY as it is read (never held whole). Every cell lands as text; one SQL
-statement maps the configured columns into canonical records and sends each row that fails a
-check to the quarantine table with its reason and line, all in the same transaction.
+Each file is decoded to UTF-8 as it streams, parsed by pyarrow's streaming CSV reader in batches,
+mapped and checked with Arrow compute kernels (``csv_batches``), and written as CSV into one COPY
+into a fresh standalone table, which replaces the (run, source) slice of staging.records at commit
+(``recon.staging.partitions``). Postgres only stores typed values: no landing table, no jsonb built
+per row, no index maintenance. Rows that fail a check are re-examined one by one in Python, which
+either loads them (a timestamp form the fast path does not know) or quarantines them with the
+reason, the file and the physical line. All files of the window are one transaction.
 """
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import csv
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+import io
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from queue import Empty, Full, Queue
+from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from recon.errors import PermanentError
-from recon.staging.loader import LoadResult, clear_window
+from recon.staging import partitions
+from recon.staging.csv_format import CsvFormat, CsvLayout  # noqa: F401  (CsvLayout: older importers)
+from recon.staging.loader import FileCounts, LoadResult, clear_quarantine
 from recon.window import RunWindow
-
-CHUNK_BYTES = 1 << 20
-
-# Postgres names for the encodings a spec may declare.
-_PG_ENCODINGS = {
-    "utf-8": "UTF8",
-    "utf8": "UTF8",
-    "latin-1": "LATIN1",
-    "latin1": "LATIN1",
-    "iso-8859-1": "LATIN1",
-    "cp1252": "WIN1252",
-    "windows-1252": "WIN1252",
-}
 
 
 class SourceFileError(PermanentError, ValueError):
-    """A file that cannot be loaded at all; the message names the file and line."""
+    """A file that cannot be loaded at all, or rejects too much; the message names the file and line."""
 
 
-REQUIRED_FIELDS = ("record_key", "amount", "currency", "occurred_at")
-
-
-@dataclass(frozen=True)
-class CsvLayout:
-    """Which header column feeds each canonical field, and how amounts are written."""
-
-    columns: Mapping[str, str]  # canonical field -> CSV column; see REQUIRED_FIELDS
-    amount_unit: str = "major"  # "major" (12.34) or "minor" (1234)
-    delimiter: str = ","
-    encoding: str = "utf-8"
-
-    def __post_init__(self) -> None:
-        missing = [field for field in REQUIRED_FIELDS if not self.columns.get(field)]
-        if missing:
-            raise ValueError(f"CSV layout has no column for {missing}")
-
-    def mapped(self) -> dict[str, str]:
-        return {field: column for field, column in self.columns.items() if column}
+def csv_format_of(source: Any) -> CsvFormat:
+    """The source's ``CsvFormat``: itself, or one built from the keys older file sources had."""
+    if isinstance(source, CsvFormat):
+        return source
+    return CsvFormat(
+        fields=source.fields.model_dump(exclude_none=True),
+        amount_unit=source.amount_unit,
+        delimiter=source.delimiter,
+        encoding=source.encoding,
+    )
 
 
 def replace_window_from_files(
-    conn: psycopg.Connection, window: RunWindow, source: Any, files: Iterable[Any]
-) -> LoadResult:
-    """Replace the window's rows for ``source`` with the CSV files it fetched (one, for now)."""
-    from recon.sources.sftp_csv import layout
-
-    fetched = list(files)
-    if len(fetched) != 1:
-        raise SourceFileError(f"source {source.name!r}: expected exactly one file, got {len(fetched)}")
-    (file,) = fetched
-    with file.local_path.open("rb") as stream:
-        return replace_window_from_csv(conn, window, source.name, stream, layout(source), file.origin)
-
-
-def replace_window_from_csv(
     conn: psycopg.Connection,
     window: RunWindow,
-    source: str,
-    stream: BinaryIO,
-    layout: CsvLayout,
-    origin: str,
+    source: Any,
+    files: Iterable[Any],
+    before_commit: Callable[[psycopg.Cursor, LoadResult], None] | None = None,
 ) -> LoadResult:
-    """Replace the window's rows for ``source`` with the CSV in ``stream``, in one transaction."""
-    encoding = _pg_encoding(layout.encoding, origin)
-    header = _read_header(stream, layout, origin)
-    with conn.transaction(), conn.cursor() as cur:
-        _create_landing(cur, header)
-        _copy_stream(cur, header, stream, layout, encoding, origin)
-        clear_window(cur, window, source)
-        loaded, quarantined = _map_landing(cur, window, source, layout, origin)
-    return LoadResult(source=source, loaded=loaded, quarantined=quarantined)
+    """Replace the window's rows of ``source`` with its CSV ``files``, all files as one transaction.
+
+    ``before_commit(cur, result)`` runs inside that transaction, after the swap. When a file rejects
+    more than ``source.max_rejected_share`` of its rows, nothing of the window is loaded, but its
+    quarantine rows are committed so the reason can be read, and ``SourceFileError`` names the file.
+    """
+    from recon.staging.csv_batches import FileReader
+
+    fmt = csv_format_of(source)
+    counts: list[FileCounts] = []
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        writer = csv.writer(spool)
+        constants = (window.spec, source.name, window.run_id)
+
+        def reject(row: tuple) -> None:
+            writer.writerow((*row, *constants))
+
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("set local timezone = 'UTC'")  # occurred_at arrives as naive UTC text
+                table = partitions.create_load_table(cur, window, source.name)
+                for file in files:
+                    reader = FileReader(fmt, file.local_path, file.origin)
+                    partitions.set_origin(cur, table, file.origin)
+                    with cur.copy(partitions.copy_statement(table, reader.columns)) as copy:
+                        for chunk in _ahead(reader.chunks(reject)):
+                            copy.write(chunk)
+                    counts.append(FileCounts(file.origin, reader.loaded, reader.quarantined))
+                    _check_share(source, counts[-1])
+                clear_quarantine(cur, window, source.name)
+                _copy_spool(cur, spool)
+                result = LoadResult(
+                    source=source.name,
+                    loaded=sum(c.loaded for c in counts),
+                    quarantined=sum(c.quarantined for c in counts),
+                    files=tuple(counts),
+                )
+                partitions.swap_in(cur, window, source.name, table)
+                if before_commit is not None:
+                    before_commit(cur, result)
+        except _TooManyRejected as exc:
+            # The records are rolled back; the quarantine is kept so a user can see why.
+            with conn.transaction(), conn.cursor() as cur:
+                clear_quarantine(cur, window, source.name)
+                _copy_spool(cur, spool)
+            raise SourceFileError(str(exc)) from None
+    return result
 
 
-def _pg_encoding(encoding: str, origin: str) -> str:
+def _ahead(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+    """``chunks`` produced on a thread of its own, at most ``depth`` ahead of the consumer.
+
+    ``copy.write`` blocks until Postgres has taken most of a chunk, so without this the client's
+    parsing and the server's COPY take turns; with it they overlap (Arrow kernels release the GIL).
+    The bounded queue keeps memory at a few chunks whichever side is faster.
+    """
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        queue.put(("chunk", chunk), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            queue.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="csv-parse", daemon=True)
+    worker.start()
     try:
-        return _PG_ENCODINGS[encoding.lower()]
-    except KeyError:
-        raise SourceFileError(
-            f"{origin}: encoding {encoding!r} is not supported; use one of {sorted(_PG_ENCODINGS)}"
-        ) from None
+        while True:
+            kind, value = queue.get()
+            if kind == "chunk":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(Empty):
+                queue.get_nowait()
+            worker.join(timeout=0.05)
 
 
-def _read_header(stream: BinaryIO, layout: CsvLayout, origin: str) -> list[str]:
-    raw = stream.readline()
-    if not raw.strip():
-        raise SourceFileError(f"{origin}: line 1: the file is empty; expected a header row")
-    text = codecs.decode(raw, layout.encoding).lstrip("\ufeff")
-    header = [name.strip() for name in next(csv.reader([text], delimiter=layout.delimiter))]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise SourceFileError(f"{origin}: line 1: duplicate column names {duplicates}")
-    for field, column in layout.mapped().items():
-        if column not in header:
-            raise SourceFileError(
-                f"{origin}: line 1: column {column!r} (mapped to field {field!r}) is not in the header"
-                f" {header}"
-            )
-    return header
+class _TooManyRejected(Exception):
+    pass
 
 
-def _create_landing(cur: psycopg.Cursor, header: list[str]) -> None:
-    columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(name)) for name in header)
-    cur.execute(
-        sql.SQL(
-            "create temporary table landing (line_number bigint generated always as identity, {})"
-            " on commit drop"
-        ).format(columns)
+def _check_share(source: Any, counts: FileCounts) -> None:
+    total = counts.loaded + counts.quarantined
+    if total and counts.quarantined / total > source.max_rejected_share:
+        raise _TooManyRejected(
+            f"{counts.origin}: {counts.quarantined} of {total} rows quarantined"
+            f" ({counts.quarantined / total:.1%}), more than max_rejected_share"
+            f" {float(source.max_rejected_share):.1%} of source {source.name!r}; nothing was loaded,"
+            " the quarantined rows are in staging.quarantine"
+        )
+
+
+def _copy_spool(cur: psycopg.Cursor, spool: io.TextIOBase) -> None:
+    spool.flush()
+    spool.seek(0)
+    statement = (
+        "copy staging.quarantine (origin, origin_line, record_key, reason, raw, raw_line, spec, source,"
+        " run_id) from stdin (format csv)"
     )
-
-
-def _copy_stream(
-    cur: psycopg.Cursor, header: list[str], stream: BinaryIO, layout: CsvLayout, encoding: str, origin: str
-) -> None:
-    statement = sql.SQL("copy landing ({}) from stdin (format csv, delimiter {}, encoding {})").format(
-        sql.SQL(", ").join(map(sql.Identifier, header)),
-        sql.Literal(layout.delimiter),
-        sql.Literal(encoding),
-    )
-    try:
-        with cur.copy(statement) as copy:
-            while chunk := stream.read(CHUNK_BYTES):
-                copy.write(chunk)
-    except psycopg.errors.DataError as exc:
-        raise SourceFileError(f"{origin}: {_copy_error_location(exc)}{exc.diag.message_primary}") from None
-
-
-def _copy_error_location(exc: psycopg.Error) -> str:
-    # Postgres reports "COPY landing, line N"; N counts data lines, the header was line 1.
-    context = exc.diag.context or ""
-    marker = "line "
-    if marker in context:
-        digits = context.split(marker, 1)[1].split(":", 1)[0].split(",", 1)[0].strip()
-        if digits.isdigit():
-            return f"line {int(digits) + 1}: "
-    return ""
-
-
-_MAP_SQL = """
-create temporary table checked on commit drop as
-with parsed as materialized (  -- parse each cell once, not once per use
-    select
-        landing.line_number + 1 as origin_line,
-        nullif(btrim({record_key}), '') as record_key,
-        btrim({amount}) as amount_text,
-        staging.try_numeric(btrim({amount})) as amount_value,
-        upper(btrim({currency})) as currency,
-        btrim({occurred_at}) as occurred_text,
-        staging.try_timestamptz(btrim({occurred_at})) as occurred_at,
-        {status} as status,
-        nullif(btrim({customer_email}), '') as customer_email,
-        nullif(btrim({reference}), '') as reference,
-        nullif(btrim({group_key}), '') as group_key,
-        to_jsonb(landing) - 'line_number' as raw
-    from landing
-)
-select
-    parsed.*,
-    coalesce(currencies.exponent, 2) as exponent,
-    case
-        when parsed.record_key is null then format('record_key is empty (column %s)', {record_key_name})
-        when parsed.amount_value is null
-            then format('amount %L is not a number (column %s)', parsed.amount_text, {amount_name})
-        when parsed.currency !~ '^[A-Z]{{3}}$'
-            then format('currency %L is not an ISO 4217 code (column %s)', parsed.currency, {currency_name})
-        when {amount_unit} = 'minor' and scale(parsed.amount_value) > 0
-            then format('amount %L is not a whole number of minor units (column %s)',
-                        parsed.amount_text, {amount_name})
-        when {amount_unit} = 'major' and scale(parsed.amount_value) > coalesce(currencies.exponent, 2)
-            then format('amount %L has more decimals than %s allows (%s) (column %s)',
-                        parsed.amount_text, parsed.currency, coalesce(currencies.exponent, 2), {amount_name})
-        when parsed.occurred_at is null
-            then format('occurred_at %L is not a timestamp (column %s)',
-                        parsed.occurred_text, {occurred_at_name})
-    end as reason
-from parsed
-left join staging.currencies on currencies.currency = parsed.currency
-"""
-
-_INSERT_RECORDS_SQL = """
-insert into staging.records (
-    spec, source, run_id, window_start, window_end, record_key, group_key, amount, currency,
-    occurred_at, status, customer_email, reference, attributes, origin, origin_line
-)
-select
-    %(spec)s, %(source)s, %(run_id)s, %(window_start)s, %(window_end)s, record_key, group_key,
-    case when %(amount_unit)s = 'minor' then amount_value * power(10::numeric, -exponent)
-         else amount_value end,
-    currency, occurred_at, status, customer_email, reference, raw - %(mapped)s::text[], %(origin)s,
-    origin_line
-from checked
-where reason is null
-"""
-
-_INSERT_QUARANTINE_SQL = """
-insert into staging.quarantine (spec, source, run_id, origin, origin_line, record_key, reason, raw)
-select %(spec)s, %(source)s, %(run_id)s, %(origin)s, origin_line, record_key, reason, raw
-from checked
-where reason is not null
-"""
-
-
-def _map_landing(
-    cur: psycopg.Cursor, window: RunWindow, source: str, layout: CsvLayout, origin: str
-) -> tuple[int, int]:
-    mapped = layout.mapped()
-
-    def column(field: str) -> sql.Composable:
-        return sql.Identifier(mapped[field]) if field in mapped else sql.SQL("null::text")
-
-    statement = sql.SQL(_MAP_SQL).format(
-        record_key=column("record_key"),
-        amount=column("amount"),
-        currency=column("currency"),
-        occurred_at=column("occurred_at"),
-        status=column("status"),
-        customer_email=column("customer_email"),
-        reference=column("reference"),
-        group_key=column("group_key"),
-        amount_unit=sql.Literal(layout.amount_unit),
-        **{
-            f"{field}_name": sql.Literal(mapped[field])
-            for field in ("record_key", "amount", "currency", "occurred_at")
-        },
-    )
-    cur.execute(statement)
-    params = {
-        "spec": window.spec,
-        "source": source,
-        "run_id": window.run_id,
-        "window_start": window.start,
-        "window_end": window.end,
-        "origin": origin,
-        "amount_unit": layout.amount_unit,
-        "mapped": list(mapped.values()),
-    }
-    cur.execute(_INSERT_RECORDS_SQL, params)
-    loaded = cur.rowcount
-    cur.execute(_INSERT_QUARANTINE_SQL, params)
-    return loaded, cur.rowcount
+    with cur.copy(statement) as copy:
+        while chunk := spool.read(1 << 20):
+            copy.write(chunk)

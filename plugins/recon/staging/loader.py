@@ -1,28 +1,34 @@
 """Write one source's records for one run window into staging, all or nothing.
 
-Each load is one transaction: it deletes what an earlier load of the same (spec, source, run) wrote
-and writes the new rows, so a retry or rerun replaces rather than adds. Records stream in batches
-through COPY; nothing holds a whole feed in memory.
+Each load is one transaction: the records stream in batches through COPY into a fresh standalone
+table, which then replaces the (run, source) partition of staging.records in a short swap
+(``recon.staging.partitions``); the slice's quarantine rows are replaced in the same transaction. A
+retry or rerun therefore replaces rather than adds, and nothing holds a whole feed in memory.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import islice
 
 import psycopg
 
 from recon.records import CanonicalRecord, QuarantinedRecord
+from recon.staging import partitions
 from recon.window import RunWindow
 
 BATCH_SIZE = 5_000
 
-_RECORD_COLUMNS = (
-    "spec, source, run_id, window_start, window_end, record_key, group_key, amount, currency,"
-    " occurred_at, status, customer_email, reference, attributes, origin, origin_line"
-)
+QUARANTINE_COLUMNS = ("origin", "origin_line", "record_key", "reason", "raw", "raw_line")
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    origin: str
+    loaded: int
+    quarantined: int
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,32 @@ class LoadResult:
     source: str
     loaded: int
     quarantined: int
+    files: tuple[FileCounts, ...] = field(default=())
 
 
-def clear_window(cur: psycopg.Cursor, window: RunWindow, source: str) -> None:
-    for table in ("staging.records", "staging.quarantine"):
-        cur.execute(
-            f"delete from {table} where spec = %s and source = %s and run_id = %s",  # noqa: S608
-            (window.spec, source, window.run_id),
+def clear_quarantine(cur: psycopg.Cursor, window: RunWindow, source: str) -> None:
+    cur.execute(
+        "delete from staging.quarantine where spec = %s and source = %s and run_id = %s",
+        (window.spec, source, window.run_id),
+    )
+
+
+class _QuarantineCopy:
+    """Context manager writing quarantine rows of one slice through COPY."""
+
+    def __init__(self, cur: psycopg.Cursor, window: RunWindow, source: str) -> None:
+        self._cur, self._prefix = cur, (window.spec, source, window.run_id)
+
+    def __enter__(self) -> Callable[[tuple], None]:
+        self._copy = self._cur.copy(
+            "copy staging.quarantine (spec, source, run_id, origin, origin_line, record_key, reason, raw,"
+            " raw_line) from stdin"
         )
+        copy = self._copy.__enter__()
+        return lambda row: copy.write_row((*self._prefix, *row))
+
+    def __exit__(self, *exc: object) -> None:
+        self._copy.__exit__(*exc)
 
 
 def replace_window(
@@ -45,19 +69,32 @@ def replace_window(
     window: RunWindow,
     source: str,
     items: Iterable[CanonicalRecord | QuarantinedRecord],
+    before_commit: Callable[[psycopg.Cursor, LoadResult], None] | None = None,
 ) -> LoadResult:
     """Replace the window's rows for ``source`` with ``items``, in one transaction."""
     loaded = quarantined = 0
     with conn.transaction(), conn.cursor() as cur:
-        clear_window(cur, window, source)
-        for batch in _batches(items, BATCH_SIZE):
-            records = [item for item in batch if isinstance(item, CanonicalRecord)]
-            rejects = [item for item in batch if isinstance(item, QuarantinedRecord)]
-            _copy_records(cur, window, source, records)
-            _insert_quarantine(cur, window, source, rejects)
-            loaded += len(records)
-            quarantined += len(rejects)
-    return LoadResult(source=source, loaded=loaded, quarantined=quarantined)
+        table = partitions.create_load_table(cur, window, source)
+        rejects: list[QuarantinedRecord] = []
+        with cur.copy(partitions.copy_statement(table, fmt="text")) as copy:  # noqa: SIM117
+            for batch in _batches(items, BATCH_SIZE):
+                for item in batch:
+                    if isinstance(item, CanonicalRecord):
+                        copy.write_row(_record_row(item))
+                        loaded += 1
+                    else:
+                        rejects.append(item)
+                # Quarantined records are few (a share above max_rejected_share fails the extract).
+        clear_quarantine(cur, window, source)
+        with _QuarantineCopy(cur, window, source) as write:
+            for reject in rejects:
+                write(_reject_row(reject))
+        quarantined = len(rejects)
+        result = LoadResult(source=source, loaded=loaded, quarantined=quarantined)
+        partitions.swap_in(cur, window, source, table)
+        if before_commit is not None:
+            before_commit(cur, result)
+    return result
 
 
 def _batches(items: Iterable[CanonicalRecord | QuarantinedRecord], size: int) -> Iterator[list]:
@@ -66,55 +103,30 @@ def _batches(items: Iterable[CanonicalRecord | QuarantinedRecord], size: int) ->
         yield batch
 
 
-def _copy_records(
-    cur: psycopg.Cursor, window: RunWindow, source: str, records: list[CanonicalRecord]
-) -> None:
-    if not records:
-        return
-    with cur.copy(f"copy staging.records ({_RECORD_COLUMNS}) from stdin") as copy:
-        for record in records:
-            copy.write_row(
-                (
-                    window.spec,
-                    source,
-                    window.run_id,
-                    window.start,
-                    window.end,
-                    record.record_key,
-                    record.group_key,
-                    record.amount,
-                    record.currency,
-                    record.occurred_at,
-                    record.status,
-                    record.customer_email,
-                    record.reference,
-                    json.dumps(record.attributes, default=str),
-                    record.origin,
-                    record.origin_line,
-                )
-            )
+def _record_row(record: CanonicalRecord) -> tuple:
+    return (
+        record.record_key,
+        record.group_key,
+        record.amount,
+        record.currency,
+        record.occurred_at,
+        record.status,
+        record.customer_email,
+        record.reference,
+        json.dumps(record.attributes, default=str),
+        record.origin,
+        record.origin_line,
+    )
 
 
-def _insert_quarantine(
-    cur: psycopg.Cursor, window: RunWindow, source: str, rejects: list[QuarantinedRecord]
-) -> None:
-    if not rejects:
-        return
-    cur.executemany(
-        "insert into staging.quarantine"
-        " (spec, source, run_id, origin, origin_line, record_key, reason, raw)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s)",
-        [
-            (
-                window.spec,
-                source,
-                window.run_id,
-                reject.origin,
-                reject.origin_line,
-                reject.record_key,
-                reject.reason,
-                json.dumps(reject.raw, default=str),
-            )
-            for reject in rejects
-        ],
+def _reject_row(reject: QuarantinedRecord) -> tuple:
+    raw = reject.raw if isinstance(reject.raw, dict) else {"text": reject.raw}
+    raw_line = reject.raw if isinstance(reject.raw, str) else None
+    return (
+        reject.origin,
+        reject.origin_line,
+        reject.record_key,
+        reject.reason,
+        json.dumps(raw, default=str),
+        raw_line,
     )

@@ -1,4 +1,8 @@
-"""Create the warehouse tables recon writes itself (staging, run ledger, outbox)."""
+"""Create the warehouse tables recon writes itself (staging, run ledger, outbox).
+
+``schema.sql`` runs first; then every other ``*.sql`` file of this package, sorted by name, so a
+feature adds its tables as one new file (e.g. ``file_registry.sql``) without editing this module.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,24 @@ import psycopg
 
 from recon.money import NON_DEFAULT_EXPONENTS
 
-_SCHEMA_SQL = files("recon.staging").joinpath("schema.sql").read_text(encoding="utf-8")
+_MAIN = "schema.sql"
+
+
+def schema_scripts() -> list[tuple[str, str]]:
+    """(name, SQL) of every schema file, ``schema.sql`` first, the others sorted by name."""
+    package = files("recon.staging")
+    others = sorted(
+        entry.name for entry in package.iterdir() if entry.name.endswith(".sql") and entry.name != _MAIN
+    )
+    return [(name, package.joinpath(name).read_text(encoding="utf-8")) for name in [_MAIN, *others]]
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
     """Idempotent; an advisory lock keeps concurrent runs of different specs from racing on DDL."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('recon.ensure_schema'))")
-        cur.execute(_SCHEMA_SQL)
+        for _name, script in schema_scripts():
+            cur.execute(script)
         cur.executemany(
             "insert into staging.currencies (currency, exponent) values (%s, %s)"
             " on conflict (currency) do update set exponent = excluded.exponent",

@@ -5,6 +5,21 @@ create schema if not exists staging;
 create schema if not exists reconciliation;
 
 -- Canonical records: every source mapped into one shape, keyed by the run (spec, window).
+-- Partitioned by run_id, and each run partition by source (recon.staging.partitions): replacing a
+-- (run, source) slice is a partition swap, retention drops whole runs, and a run's cost does not grow
+-- with history. No index: dbt reads a whole run, which `where run_id = ...` prunes to its partitions.
+-- A warehouse from before partitioning keeps its rows in staging.records_unpartitioned.
+do $$
+begin
+    if exists (
+        select from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'staging' and c.relname = 'records' and c.relkind = 'r'
+    ) then
+        alter table staging.records rename to records_unpartitioned;
+        drop index if exists staging.records_run_idx;
+    end if;
+end $$;
+
 create table if not exists staging.records (
     spec text not null,
     source text not null,
@@ -23,8 +38,22 @@ create table if not exists staging.records (
     origin text not null,
     origin_line integer,
     loaded_at timestamptz not null default now()
+) partition by list (run_id);
+
+-- Rows inserted by hand (tests, ad-hoc fixes) land here; the loaders never write to it. Keep it
+-- empty in production: attaching a run partition checks it for rows of that run.
+create table if not exists staging.records_default partition of staging.records default;
+
+-- One row per run partition of staging.records, so retention can find runs by spec and window.
+create table if not exists staging.record_partitions (
+    run_id text primary key,
+    spec text not null,
+    window_start timestamptz not null,
+    window_end timestamptz not null,
+    partition_name text not null unique,
+    created_at timestamptz not null default now()
 );
-create index if not exists records_run_idx on staging.records (spec, run_id, source, record_key);
+create index if not exists record_partitions_spec_idx on staging.record_partitions (spec, window_end);
 
 -- Rows that could not be mapped, with the reason and where they came from.
 create table if not exists staging.quarantine (
@@ -36,8 +65,10 @@ create table if not exists staging.quarantine (
     record_key text,
     reason text not null,
     raw jsonb not null,
+    raw_line text,  -- the row as text (re-joined in the file's dialect when it was parsed)
     quarantined_at timestamptz not null default now()
 );
+alter table staging.quarantine add column if not exists raw_line text;
 create index if not exists quarantine_run_idx on staging.quarantine (spec, run_id, source);
 
 -- ISO 4217 exponents, filled from recon.money so SQL and Python convert alike.
