@@ -76,7 +76,7 @@ def replace_window_from_files(
                 for file in files:
                     reader = FileReader(fmt, file.local_path, file.origin)
                     partitions.set_origin(cur, table, file.origin)
-                    with cur.copy(partitions.copy_statement(table, reader.columns)) as copy:
+                    with cur.copy(partitions.copy_statement(table, reader.columns, fmt="text")) as copy:
                         for chunk in _ahead(reader.chunks(reject)):
                             copy.write(chunk)
                     counts.append(FileCounts(file.origin, reader.loaded, reader.quarantined))
