@@ -364,7 +364,8 @@ def measure_growth(
         contextlib.suppress(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("checkpoint")
-    later = measure_recon(db_url, csv_stats.path)
+    # A window of its own (the day after), so like the empty-table runs it replaces no earlier slice.
+    later = measure_recon(db_url, csv_stats.path, days_before=-1)
     first = statistics.median(run["wall_s"] for run in recon_runs)
     print(f"  with {args.growth_runs} earlier runs: {later['wall_s']:.2f} s", file=sys.stderr)
     return {

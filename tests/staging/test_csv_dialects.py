@@ -146,11 +146,18 @@ def test_only_mapped_attributes_are_kept(warehouse, load) -> None:
     assert records(warehouse, "attributes") == [({"note": "hi"},)]
 
 
-def test_zero_and_three_decimal_currencies_are_exact_in_major_and_minor_units(warehouse, load) -> None:
+def test_zero_and_three_decimal_currencies_are_exact_in_minor_units(warehouse, load) -> None:
     body = "charge,amount,currency,created_at\nch_1,1200,JPY,2026-11-19\nch_2,1250,KWD,2026-11-19\n"
     load(body, amount_unit="minor")
 
     assert records(warehouse, "record_key, amount::text") == [("ch_1", "1200"), ("ch_2", "1.250")]
+
+
+def test_zero_and_three_decimal_currencies_are_exact_in_major_units(warehouse, load) -> None:
+    body = "charge,amount,currency,created_at\nch_1,1200,JPY,2026-11-19\nch_2,-0.005,KWD,2026-11-19\n"
+    load(body)
+
+    assert records(warehouse, "record_key, amount::text") == [("ch_1", "1200"), ("ch_2", "-0.005")]
 
 
 @pytest.mark.parametrize(

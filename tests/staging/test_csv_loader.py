@@ -33,6 +33,10 @@ GOOD = "ch_ok,12.34,usd,2026-11-19T08:00:00Z\n"
             "amount '1.005' has more decimals than USD allows (2) (column amount)",
         ),
         ("ch_1,1.5,jpy,2026-11-19\n", "amount '1.5' has more decimals than JPY allows (0) (column amount)"),
+        (
+            "ch_1,1.2345,kwd,2026-11-19\n",
+            "amount '1.2345' has more decimals than KWD allows (3) (column amount)",
+        ),
     ],
 )
 def test_a_bad_row_is_quarantined_with_file_line_text_and_reason_and_the_rest_loads(
