@@ -51,6 +51,16 @@ def test_skip_lines_skips_a_preamble_and_lines_stay_physical(warehouse, load) ->
     assert records(warehouse, "record_key, origin_line") == [("ch_1", 4)]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_value(warehouse, load) -> None:
+    load(
+        "\ufeffch_1,1.00,EUR,2026-11-19\n",
+        header=False,
+        columns=["charge", "amount", "currency", "created_at"],
+    )
+
+    assert records(warehouse, "record_key") == [("ch_1",)]
+
+
 def test_latin_1_text_is_decoded(warehouse, load) -> None:
     load(
         "charge,amount,currency,created_at,note\nch_1,1.00,EUR,2026-11-19,Müller\n",

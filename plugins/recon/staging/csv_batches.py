@@ -68,6 +68,7 @@ class _Utf8Stream(io.RawIOBase):
         # Whether any decoded text so far had U+FFFD or the quote character: while it has not, the
         # per-row checks for bad bytes and for line breaks inside quoted values can be skipped.
         self.saw_replacement = self.saw_quote = False
+        self._at_start = True
         self.quote = quote
 
     def readable(self) -> bool:
@@ -78,6 +79,8 @@ class _Utf8Stream(io.RawIOBase):
             chunk = self._raw.read(1 << 20)
             self._eof = not chunk
             text = self._decoder.decode(chunk, final=self._eof)
+            if self._at_start and text:
+                text, self._at_start = text.removeprefix("\ufeff"), False  # a BOM is not data
             self.saw_replacement = self.saw_replacement or REPLACEMENT in text
             self.saw_quote = self.saw_quote or (self.quote is not None and self.quote in text)
             self._buffer = memoryview(text.encode("utf-8"))
