@@ -152,3 +152,32 @@ def test_the_reconciliation_runs_in_order(dagbag) -> None:
     assert dag.get_task("publish_results").upstream_task_ids & set(build_tasks)
     assert dag.get_task("notify_slack").upstream_task_ids == {"start_run", "publish_results"}
     assert dag.get_task("notify_pagerduty").upstream_task_ids == {"start_run", "publish_results"}
+
+
+# Airflow executes every .py file under the plugins folder as a top-level module named by its stem.
+LOAD_PLUGINS = """
+import json, sys
+from airflow._shared.plugins_manager.plugins_manager import _load_plugins_from_plugin_directory
+plugins, errors = _load_plugins_from_plugin_directory(sys.argv[1])
+import http
+print(json.dumps({"errors": errors, "http": http.__file__, "loaded": sorted(sys.modules)}))
+"""
+
+
+def test_the_plugins_folder_never_runs_recon_modules_under_bare_names() -> None:
+    # Without plugins/.airflowignore, plugins/recon/sources/http.py would replace the standard
+    # library's http module inside every task, and each source type would register twice.
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_PLUGINS, str(PROJECT_ROOT / "plugins")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}{os.pathsep}{PROJECT_ROOT}"},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert report["errors"] == {}
+    assert "recon" not in Path(report["http"]).parts
+    assert not {"stripe_charges", "spec", "registry", "partitions"} & set(report["loaded"])
