@@ -21,7 +21,9 @@ def extract_source(spec: Spec, source_name: str, window: RunWindow) -> LoadResul
     source = spec.source(source_name)
     with warehouse.connect(spec.warehouse_connection) as conn:
         if isinstance(source, RecordSource):
-            result = replace_window(conn, window, source.name, source.read(window))
+            result = replace_window(
+                conn, window, source.name, source.read(window), max_rejected_share=source.max_rejected_share
+            )
         elif isinstance(source, FileSource):
             # Files are copied whole to local disk first: a transfer dropped mid-file then fails
             # before a single row is loaded, and the loader can read the file at disk speed.

@@ -12,9 +12,6 @@ reason, the file and the physical line. All files of the window are one transact
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from queue import Empty, Full, Queue
@@ -25,7 +22,7 @@ import psycopg
 from recon.errors import PermanentError
 from recon.staging import partitions
 from recon.staging.csv_format import CsvFormat, CsvLayout  # noqa: F401  (CsvLayout: older importers)
-from recon.staging.loader import FileCounts, LoadResult, clear_quarantine
+from recon.staging.loader import FileCounts, LoadResult, QuarantineSpool, rejected_share_problem
 from recon.window import RunWindow
 
 
@@ -62,13 +59,7 @@ def replace_window_from_files(
 
     fmt = csv_format_of(source)
     counts: list[FileCounts] = []
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
-        writer = csv.writer(spool)
-        constants = (window.spec, source.name, window.run_id)
-
-        def reject(row: tuple) -> None:
-            writer.writerow((*row, *constants))
-
+    with QuarantineSpool(window, source.name) as spool:
         try:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("set local timezone = 'UTC'")  # occurred_at arrives as naive UTC text
@@ -77,12 +68,15 @@ def replace_window_from_files(
                     reader = FileReader(fmt, file.local_path, file.origin)
                     partitions.set_origin(cur, table, file.origin)
                     with cur.copy(partitions.copy_statement(table, reader.columns, fmt="text")) as copy:
-                        for chunk in _ahead(reader.chunks(reject)):
+                        for chunk in _ahead(reader.chunks(spool.add)):
                             copy.write(chunk)
                     counts.append(FileCounts(file.origin, reader.loaded, reader.quarantined))
-                    _check_share(source, counts[-1])
-                clear_quarantine(cur, window, source.name)
-                _copy_spool(cur, spool)
+                    problem = rejected_share_problem(
+                        file.origin, source.name, reader.loaded, reader.quarantined, source.max_rejected_share
+                    )
+                    if problem:
+                        raise _TooManyRejected(problem)
+                spool.replace(cur, window, source.name)
                 result = LoadResult(
                     source=source.name,
                     loaded=sum(c.loaded for c in counts),
@@ -95,8 +89,7 @@ def replace_window_from_files(
         except _TooManyRejected as exc:
             # The records are rolled back; the quarantine is kept so a user can see why.
             with conn.transaction(), conn.cursor() as cur:
-                clear_quarantine(cur, window, source.name)
-                _copy_spool(cur, spool)
+                spool.replace(cur, window, source.name)
             raise SourceFileError(str(exc)) from None
     return result
 
@@ -147,26 +140,3 @@ def _ahead(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
 
 class _TooManyRejected(Exception):
     pass
-
-
-def _check_share(source: Any, counts: FileCounts) -> None:
-    total = counts.loaded + counts.quarantined
-    if total and counts.quarantined / total > source.max_rejected_share:
-        raise _TooManyRejected(
-            f"{counts.origin}: {counts.quarantined} of {total} rows quarantined"
-            f" ({counts.quarantined / total:.1%}), more than max_rejected_share"
-            f" {float(source.max_rejected_share):.1%} of source {source.name!r}; nothing was loaded,"
-            " the quarantined rows are in staging.quarantine"
-        )
-
-
-def _copy_spool(cur: psycopg.Cursor, spool: io.TextIOBase) -> None:
-    spool.flush()
-    spool.seek(0)
-    statement = (
-        "copy staging.quarantine (origin, origin_line, record_key, reason, raw, raw_line, spec, source,"
-        " run_id) from stdin (format csv)"
-    )
-    with cur.copy(statement) as copy:
-        while chunk := spool.read(1 << 20):
-            copy.write(chunk)
