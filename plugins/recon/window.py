@@ -19,9 +19,10 @@ class RunWindow:
             raise ValueError("window bounds must be timezone-aware")
         if self.end <= self.start:
             raise ValueError(f"empty window: start {self.start} is not before end {self.end}")
-        # Stored in UTC so the run id is the same whatever timezone the caller used.
-        object.__setattr__(self, "start", self.start.astimezone(UTC))
-        object.__setattr__(self, "end", self.end.astimezone(UTC))
+        # Stored in UTC so the run id is the same whatever timezone the caller used, and as plain
+        # datetimes: Airflow hands in pendulum ones, whose arithmetic with a timedelta drops tzinfo.
+        object.__setattr__(self, "start", _plain_utc(self.start))
+        object.__setattr__(self, "end", _plain_utc(self.end))
 
     @property
     def run_id(self) -> str:
@@ -46,3 +47,10 @@ class RunWindow:
             start=datetime.fromisoformat(data["window_start"]),
             end=datetime.fromisoformat(data["window_end"]),
         )
+
+
+def _plain_utc(moment: datetime) -> datetime:
+    utc = moment.astimezone(UTC)
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC
+    )

@@ -75,3 +75,15 @@ def test_the_dict_form_is_json_safe_and_round_trips() -> None:
     }
     assert RunWindow.from_dict(data) == window
     assert RunWindow.from_dict(data).run_id == data["run_id"]
+
+
+def test_pendulum_bounds_become_plain_utc_datetimes_that_keep_their_zone_in_arithmetic() -> None:
+    import pendulum
+
+    window = RunWindow(
+        "s", pendulum.datetime(2026, 11, 19, tz="Europe/Berlin"), pendulum.datetime(2026, 11, 20)
+    )
+
+    assert type(window.start) is datetime
+    assert window.start == datetime(2026, 11, 18, 23, tzinfo=UTC)
+    assert (window.end - timedelta(days=400)).tzinfo is not None
