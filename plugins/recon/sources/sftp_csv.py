@@ -177,10 +177,13 @@ class _Session:
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-        if size != attrs.st_size:
+        where = f"connection {self.conn_id!r}: file {path!r}"
+        if size < attrs.st_size:
+            raise SourceUnavailable(f"{where}: transfer ended after {size} of {attrs.st_size} bytes")
+        if size > attrs.st_size:
+            # Listed at one size, read at another: the file is still being written. A retry waits.
             raise SourceUnavailable(
-                f"connection {self.conn_id!r}: file {path!r}: transfer ended after {size} of"
-                f" {attrs.st_size} bytes"
+                f"{where}: read {size} bytes, listed at {attrs.st_size}; still being written?"
             )
         self.current = None
         modified = datetime.fromtimestamp(attrs.st_mtime, UTC) if attrs.st_mtime is not None else None
