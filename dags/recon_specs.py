@@ -111,7 +111,7 @@ def build_dag(spec: Spec) -> DAG:
             return tasks.start_run(spec, data_interval_start, data_interval_end, run_id)
 
         @task
-        def extract_source(run: dict[str, str], source_name: str) -> dict[str, int]:
+        def extract_source(run: dict[str, str], source_name: str) -> dict:
             return tasks.extract(spec, source_name, run)
 
         @task

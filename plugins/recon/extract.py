@@ -9,7 +9,7 @@ from pathlib import Path
 from recon import warehouse
 from recon.sources.base import FileSource, RecordSource
 from recon.spec import Spec
-from recon.staging.csv_loader import replace_window_from_files
+from recon.staging.file_registry import load_files
 from recon.staging.loader import LoadResult, replace_window
 from recon.window import RunWindow
 
@@ -31,7 +31,8 @@ def extract_source(spec: Spec, source_name: str, window: RunWindow) -> LoadResul
                 tempfile.TemporaryDirectory(prefix=f"recon-{source.name}-") as workdir,
                 source.files(window, Path(workdir)) as files,
             ):
-                result = replace_window_from_files(conn, window, source, files)
+                # Through the file registry: a file loads once, a changed one as a new version.
+                result = load_files(conn, window, source, files)
         else:  # pragma: no cover - every registered type is one of the two kinds
             raise TypeError(f"source type {type(source).__name__} is neither a record nor a file source")
     log.info(

@@ -33,7 +33,7 @@ def start_run(spec: Spec, start: datetime, end: datetime, airflow_run_id: str | 
     return window.as_dict()
 
 
-def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, int]:
+def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, Any]:
     from recon.errors import PermanentError
     from recon.extract import extract_source
 
@@ -44,7 +44,8 @@ def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, int]
 
         # Bad credentials or a broken file fail the same way on every try: fail now.
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-    return {"loaded": result.loaded, "quarantined": result.quarantined}
+    summary = getattr(result, "summary", None)  # file sources also report each file's version
+    return summary() if summary else {"loaded": result.loaded, "quarantined": result.quarantined}
 
 
 def validate_staging(spec: Spec, run: dict[str, str], expectations_dir: str) -> dict[str, Any]:

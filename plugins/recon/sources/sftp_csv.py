@@ -97,18 +97,6 @@ def remote_path(source: SftpCsvSource, window: RunWindow) -> str:
     return remote_patterns(source, window)[0]
 
 
-def layout(source: SftpCsvSource) -> Any:
-    """The interim single-file loader's column layout; goes once the multi-file loader lands."""
-    from recon.staging.csv_loader import CsvLayout
-
-    return CsvLayout(
-        columns=source.fields.model_dump(exclude_none=True),
-        amount_unit=source.amount_unit,
-        delimiter=source.delimiter,
-        encoding=source.encoding,
-    )
-
-
 @contextmanager
 def _spooled_files(
     source: SftpCsvSource, window: RunWindow, workdir: Path
