@@ -8,6 +8,7 @@ import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -116,7 +117,7 @@ def test_money_columns_are_exact_numeric_and_wallets_keep_18_decimals(database: 
 
 
 def test_the_server_urls_own_database_is_never_seeded(warehouse_url: str) -> None:
-    warehouse_name = warehouse_url.rsplit("/", 1)[1]
+    warehouse_name = urlsplit(warehouse_url).path.lstrip("/")  # the URL may end in ?host=/socket/dir
 
     with pytest.raises(ValueError) as raised:
         create_app_database(warehouse_url, warehouse_name, SCENARIO)
