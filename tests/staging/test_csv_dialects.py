@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from recon.staging.csv_format import CsvFormat
-from tests.staging.conftest import FIELDS, records
+from tests.staging.conftest import FIELDS, quarantine, records
 
 pytestmark = pytest.mark.integration
 
@@ -138,6 +138,33 @@ def test_a_pattern_extracts_the_reference_from_free_text(warehouse, load) -> Non
     )
 
     assert records(warehouse, "record_key, reference") == [("ch_1", "0042")]
+
+
+def test_an_optional_field_whose_pattern_finds_nothing_is_empty_not_a_reject(warehouse, load) -> None:
+    fields = {**FIELDS, "reference": {"column": "text", "pattern": r"INV-(\d+)"}}
+    load(
+        "charge,amount,currency,created_at,text\n"
+        "ch_1,1.00,EUR,2026-11-19,Payment INV-0042\n"
+        "ch_2,2.00,EUR,2026-11-19,Monthly rent\n"
+        # A time the vectorised parser leaves to the row-by-row path, which must agree.
+        "ch_3,3.00,EUR,2026-11-19T10:00:00.25+01:00,Bank fee\n",
+        fields=fields,
+    )
+
+    assert records(warehouse, "record_key, reference") == [("ch_1", "0042"), ("ch_2", None), ("ch_3", None)]
+
+
+def test_a_key_whose_pattern_finds_nothing_is_quarantined(warehouse, load) -> None:
+    fields = {**FIELDS, "record_key": {"column": "text", "pattern": r"(po_\w+)"}}
+    load(
+        "charge,amount,currency,created_at,text\n"
+        "x,1.00,EUR,2026-11-19,Payout po_123\n"
+        "x,2.00,EUR,2026-11-19,Rent\n",
+        fields=fields,
+    )
+
+    assert records(warehouse, "record_key") == [("po_123",)]
+    assert "finds nothing in 'Rent'" in quarantine(warehouse)[0][2]
 
 
 def test_a_fixed_currency_serves_a_file_without_currency_column(warehouse, load) -> None:

@@ -481,10 +481,15 @@ def _column(layout: CsvLayout, what: str) -> str:
     return layout.names[layout.positions[what]]
 
 
+_REQUIRED_FIELDS = frozenset({"record_key", "amount", "currency", "occurred_at"})
+
+
 def _field(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], what: str, ref: Any) -> str:
     text = cells[layout.positions[what]].strip()
     if isinstance(ref, Extract) and text:
         match = re.search(ref.pattern, text)
+        if (match is None or match.group(1) is None) and what not in _REQUIRED_FIELDS:
+            return ""  # an optional field the text does not carry is empty, as in the vectorised path
         if match is None or match.group(1) is None:
             raise _Reject(
                 f"{what}: pattern {ref.pattern!r} finds nothing in {text!r} (column {_column(layout, what)})"
