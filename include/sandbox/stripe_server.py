@@ -104,6 +104,9 @@ class StripeSandbox(HttpService):
             for name, objects in given.items()
         }
         self._by_id = {name: {o["id"]: o for o in objects} for name, objects in self._objects.items()}
+        self._positions = {
+            name: {o["id"]: i for i, o in enumerate(objects)} for name, objects in self._objects.items()
+        }
         self._settlements = dict(settlements or {})
         self._api_key = api_key
         super().__init__(host, port)
@@ -154,23 +157,32 @@ class StripeSandbox(HttpService):
         params = _single_values(query, collection.params())
         limit = _parse_limit(params.get("limit"))
         keep = _range_tests(params, collection.ranges) + self._equal_tests(params, collection)
-        selected = [o for o in self._objects[collection.path] if all(test(o) for test in keep)]
         if "starting_after" in params and "ending_before" in params:
             raise StripeApiError(
                 HTTPStatus.BAD_REQUEST,
                 "You may only specify one of these parameters: ending_before, starting_after.",
                 param="ending_before",
             )
+        # Walk the newest-first list from the cursor, not from the top: a page costs its own size
+        # plus what the filters skip, so paging through a large account is linear, not quadratic.
+        objects = self._objects[collection.path]
         if "starting_after" in params:
-            cursor = self._cursor_key(collection, params["starting_after"], "starting_after")
-            remaining = [o for o in selected if _order_key(o) < cursor]
-            page, has_more = remaining[:limit], len(remaining) > limit
+            self._cursor_key(collection, params["starting_after"], "starting_after")
+            candidates = itertools.islice(
+                objects, self._positions[collection.path][params["starting_after"]] + 1, None
+            )
         elif "ending_before" in params:
-            cursor = self._cursor_key(collection, params["ending_before"], "ending_before")
-            preceding = [o for o in selected if _order_key(o) > cursor]
-            page, has_more = preceding[-limit:], len(preceding) > limit
+            self._cursor_key(collection, params["ending_before"], "ending_before")
+            before = self._positions[collection.path][params["ending_before"]]
+            candidates = (objects[i] for i in range(before - 1, -1, -1))
         else:
-            page, has_more = selected[:limit], len(selected) > limit
+            candidates = iter(objects)
+        matching = (o for o in candidates if all(test(o) for test in keep))
+        page = list(itertools.islice(matching, limit + 1))
+        has_more = len(page) > limit
+        page = page[:limit]
+        if "ending_before" in params:
+            page.reverse()  # read backwards from the cursor; served newest first like every page
         return {"object": "list", "url": f"/v1/{collection.path}", "has_more": has_more, "data": page}
 
     def _equal_tests(self, params: dict[str, str], collection: _Collection) -> list[Callable[[dict], bool]]:
