@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +22,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 11, 19)
 WINDOW_START = dt.datetime(2026, 11, 19, tzinfo=dt.UTC)
 RUN_ID = "stripe_billing/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """Airflow's metadata DB (SQLite, under .airflow/tests), migrated once."""
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
 
 
 @pytest.fixture(scope="module")
