@@ -347,39 +347,78 @@ def reset_tables(db_url: str) -> bool:
 
 def measure_growth(
     args: argparse.Namespace,
-    db_url: str,
+    server_url: str,
     workdir: Path,
     csv_stats: CsvStats,
-    recon_runs: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
-    """The same load again with ``--growth-runs`` earlier runs (other windows) already in staging."""
+    """The same load into an empty staging and into one holding ``--growth-runs`` earlier runs.
+
+    Side by side, taking turns, in two scratch databases, so drift of the machine over the run falls on
+    both alike: before each load a checkpoint, and after it the measured slice is dropped again, so the
+    empty database stays empty and the other keeps exactly its earlier runs.
+    """
     if not args.growth_runs:
         return None
     rows = min(args.rows, args.growth_rows)
     earlier = write_bench_csv(workdir / "earlier.csv", rows, args.seed + 1, args.bad_ratio)
-    for days_before in range(1, args.growth_runs + 1):
-        measure_recon(db_url, earlier.path, days_before=days_before)
-    # Measured as the empty-table runs are: history settled (autovacuum would otherwise analyze the
-    # new partitions during the load, on the same 2 cores) and a checkpoint before each load, each
-    # in a window of its own (the days after), so none replaces a slice.
-    later = []
-    for day in range(1, args.repeat + 1):
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("vacuum (analyze) staging.records")
-            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-                conn.execute("checkpoint")
-        later.append(measure_recon(db_url, csv_stats.path, days_before=-day))
-    first = statistics.median(run["wall_s"] for run in recon_runs)
-    with_history = statistics.median(run["wall_s"] for run in later)
-    print(f"  with {args.growth_runs} earlier runs: {with_history:.2f} s", file=sys.stderr)
+    empty_url = create_database(server_url, f"{args.database}_empty")
+    history_url = create_database(server_url, f"{args.database}_history")
+    spec_name, _ = spec_layout()
+    measured_from = datetime(WINDOW_DAY.year, WINDOW_DAY.month, WINDOW_DAY.day, tzinfo=UTC) + timedelta(
+        days=1
+    )
+    runs: dict[str, list[dict[str, Any]]] = {"empty": [], "history": []}
+    try:
+        for url in (empty_url, history_url):
+            prepare_database(url)
+        for days_before in range(1, args.growth_runs + 1):
+            measure_recon(history_url, earlier.path, days_before=days_before)
+        with psycopg.connect(history_url, autocommit=True) as conn:
+            conn.execute("vacuum (analyze) staging.records")  # settled, as a day-old history would be
+        for attempt in range(args.repeat):
+            order = ("empty", "history") if attempt % 2 == 0 else ("history", "empty")
+            for which in order:
+                url = empty_url if which == "empty" else history_url
+                with (
+                    psycopg.connect(url, autocommit=True) as conn,
+                    contextlib.suppress(psycopg.errors.InsufficientPrivilege),
+                ):
+                    conn.execute("checkpoint")
+                runs[which].append(measure_recon(url, csv_stats.path, days_before=-1))
+                with psycopg.connect(url, autocommit=True) as conn:
+                    # Only the measured window (the day after the bench day) goes, never the history.
+                    conn.execute(
+                        "delete from staging.quarantine where run_id in (select run_id from"
+                        " staging.record_partitions where window_start >= %s)",
+                        (measured_from,),
+                    )
+                    _drop_windows_from(conn, spec_name, measured_from, measured_from + timedelta(days=1))
+                print(f"  growth {which}: {runs[which][-1]['wall_s']:.2f} s", file=sys.stderr)
+    finally:
+        drop_database(server_url, f"{args.database}_empty")
+        drop_database(server_url, f"{args.database}_history")
+    empty = statistics.median(run["wall_s"] for run in runs["empty"])
+    with_history = statistics.median(run["wall_s"] for run in runs["history"])
     return {
         "earlier_runs": args.growth_runs,
         "earlier_rows_each": rows,
-        "wall_s_empty": round(first, 3),
+        "wall_s_empty": round(empty, 3),
         "wall_s_with_history": round(with_history, 3),
-        "ratio": round(with_history / first, 2),
-        "runs": later,
+        "ratio": round(with_history / empty, 2),
+        "runs": runs["history"],
+        "empty_runs": runs["empty"],
     }
+
+
+def _drop_windows_from(conn: psycopg.Connection, spec: str, start: datetime, end: datetime) -> None:
+    """Drop the run partitions of ``spec`` whose window starts in ``[start, end)``."""
+    rows = conn.execute(
+        "delete from staging.record_partitions where spec = %s and window_start >= %s and window_start < %s"
+        " returning partition_name",
+        (spec, start, end),
+    ).fetchall()
+    for (name,) in rows:
+        conn.execute(sql.SQL("drop table {}").format(sql.Identifier("staging", name)))
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -554,7 +593,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         psql_runs.append(measure_psql(db_url, csv_stats.path))
                         result = psql_runs[-1]
                     print(f"  run {attempt + 1} {loader}: {result['wall_s']:.2f} s", file=sys.stderr)
-            growth = measure_growth(args, db_url, Path(workdir), csv_stats, recon_runs)
+            growth = measure_growth(args, server_url, Path(workdir), csv_stats)
         finally:
             drop_database(server_url, args.database)
     report = {
