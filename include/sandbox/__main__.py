@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--stripe-port", type=int, default=12111)
     serve.add_argument("--sftp-port", type=int, default=2222)
     serve.add_argument("--receiver-port", type=int, default=8099)
+    serve.add_argument("--ticketing-port", type=int, default=12112, help="the ticketing REST API")
+    serve.add_argument("--graphql-port", type=int, default=12113, help="the order-management GraphQL API")
+    serve.add_argument("--sales", type=int, default=500, help="ticket sales and orders in the day")
     serve.add_argument(
         "--sftp-password",
         default=os.environ.get("RECON_SANDBOX_SFTP_PASSWORD", "sandbox"),
@@ -74,8 +77,12 @@ def _generate(scenario: generator.BillingScenario, out: Path) -> int:
 def _serve(scenario: generator.BillingScenario, args: argparse.Namespace) -> int:
     # Imported here so `generate` works without the server dependencies.
     from include.sandbox.alert_receiver import AlertReceiver
+    from include.sandbox.graphql_server import OrdersGraphQLSandbox
+    from include.sandbox.orders import GeneratedOrders, OrdersScenario
     from include.sandbox.sftp_server import SftpSandbox
     from include.sandbox.stripe_server import StripeSandbox
+    from include.sandbox.ticketing import TicketingScenario
+    from include.sandbox.ticketing_server import TicketingSandbox
 
     sftp_root = args.data_dir / "sftp"
     csv_path = sftp_root / PAYMENTS_EXPORT_DIR / generator.payments_file_name(scenario.day)
@@ -88,11 +95,21 @@ def _serve(scenario: generator.BillingScenario, args: argparse.Namespace) -> int
     stripe = StripeSandbox(generator.stripe_charges(scenario), host=args.host, port=args.stripe_port)
     sftp = SftpSandbox(sftp_root, password=args.sftp_password, host=args.host, port=args.sftp_port)
     receiver = AlertReceiver(args.data_dir / "alerts.jsonl", host=args.host, port=args.receiver_port)
-    with stripe, sftp, receiver:
+    start = dt.datetime.combine(scenario.day, dt.time(), tzinfo=dt.UTC)
+    tickets = TicketingScenario(
+        seed=scenario.seed, start=start, end=start + dt.timedelta(days=1), count=args.sales
+    )
+    ticketing = TicketingSandbox(tickets, host=args.host, port=args.ticketing_port)
+    orders = GeneratedOrders(OrdersScenario(seed=scenario.seed, start=start, count=args.sales))
+    graphql = OrdersGraphQLSandbox(orders, host=args.host, port=args.graphql_port)
+    with stripe, sftp, receiver, ticketing, graphql:
         print(f"scenario: day={scenario.day} seed={scenario.seed}, {rows} CSV rows at {csv_path}")
         print(f"stripe:   {stripe.base_url}  (api key sk_test_sandbox)")
         print(f"sftp:     {args.host}:{sftp.port}  user {sftp.username}, files under /{PAYMENTS_EXPORT_DIR}")
         print(f"          host key: {sftp.host_public_key}")
+        print(f"tickets:  {ticketing.base_url}  (REST /v1 page, /v2 offset, /v3 cursor, /v4 link)")
+        print(f"orders:   {graphql.base_url}/graphql  (GraphQL, Relay cursors)")
+        print("          tokens: tix_test_token (tickets), oms_test_token (orders)")
         print(f"alerts:   {receiver.base_url}  (slack: /services/..., pagerduty: /v2/enqueue)")
         print(f"          recorded in {receiver.store}")
         sys.stdout.flush()

@@ -74,6 +74,12 @@ def test_serve_runs_all_peers_until_sigterm(tmp_path: Path) -> None:
         "0",
         "--receiver-port",
         "0",
+        "--ticketing-port",
+        "0",
+        "--graphql-port",
+        "0",
+        "--sales",
+        "20",
     ]
     with subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True) as process:
         try:
@@ -99,3 +105,18 @@ def _check_peers(banner: str, data_dir: Path) -> None:
     transport.close()
     with urllib.request.urlopen(alerts_url + "/", timeout=5) as response:
         assert response.status == 200
+    tickets_url = re.search(r"tickets:\s+(http://\S+)", banner).group(1)
+    request = urllib.request.Request(
+        tickets_url + "/v3/sales?limit=5", headers={"Authorization": "Bearer tix_test_token"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert len(json.load(response)["data"]) == 5
+    orders_url = re.search(r"orders:\s+(http://\S+)", banner).group(1)
+    query = json.dumps({"query": "{ orders(first: 3) { edges { node { id } } } }"}).encode()
+    request = urllib.request.Request(
+        orders_url,
+        data=query,
+        headers={"Authorization": "Bearer oms_test_token", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert len(json.load(response)["data"]["orders"]["edges"]) == 3
