@@ -35,6 +35,7 @@ from recon.staging.csv_format import (
     LayoutError,
     resolve,
 )
+from recon.staging.partitions import LOAD_COLUMNS
 
 # pyarrow's reader keeps a few blocks in flight: 1 MiB blocks keep the peak RSS near 120 MB.
 BLOCK_BYTES = 1 << 20
@@ -44,17 +45,8 @@ _OPTIONAL = ("group_key", "status", "customer_email", "reference")
 _CURRENCIES = pa.array(sorted(NON_DEFAULT_EXPONENTS))
 _EXPONENTS = pa.array([NON_DEFAULT_EXPONENTS[c] for c in sorted(NON_DEFAULT_EXPONENTS)], pa.int64())
 _TS = pa.timestamp("us", tz="UTC")
-_SCALAR_COLUMNS = (
-    "record_key",
-    "group_key",
-    "amount",
-    "currency",
-    "occurred_at",
-    "status",
-    "customer_email",
-    "reference",
-    "attributes",
-)
+# The load table's columns a file row fills (origin is a per-file default, origin_line comes last).
+_SCALAR_COLUMNS = tuple(c for c in LOAD_COLUMNS if c not in ("origin", "origin_line"))
 
 
 class _Utf8Stream(io.RawIOBase):
