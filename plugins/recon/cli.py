@@ -2,15 +2,17 @@
 
 recon validate include/specs/*.yml   # exit 1 with file/field/line messages if any is wrong
 recon list [--specs-dir DIR]         # one line per spec: DAG id, schedule, sources
+recon schema [--output FILE]         # the spec format as JSON Schema (docs/spec.schema.json)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from recon.spec import SpecError, load_spec, load_specs
+from recon.spec import Spec, SpecError, load_spec, load_specs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("files", nargs="+", type=Path)
     listing = commands.add_parser("list", help="list the specs of a folder")
     listing.add_argument("--specs-dir", type=Path, default=Path("include/specs"))
+    schema = commands.add_parser("schema", help="print the spec format as JSON Schema")
+    schema.add_argument("--output", type=Path, help="write it to this file instead")
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.files)
+    if args.command == "schema":
+        return _schema(args.output)
     return _list(args.specs_dir)
 
 
@@ -48,6 +54,25 @@ def _list(directory: Path) -> int:
     for spec in specs:
         sources = " vs ".join(f"{s.name} ({s.type})" for s in spec.sources)
         print(f"{spec.dag_id:<32} {spec.schedule:<14} {sources}")
+    return 0
+
+
+def spec_json_schema() -> str:
+    """The spec format as JSON Schema, exported from the pydantic models (never written by hand)."""
+    document = {
+        **Spec.model_json_schema(),
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "recon reconciliation spec",
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _schema(output: Path | None) -> int:
+    text = spec_json_schema()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
     return 0
 
 
