@@ -17,6 +17,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from typing import Generic, TypeVar
+
+F = TypeVar("F")
 
 
 @dataclass(frozen=True)
@@ -29,15 +32,21 @@ class Fault:
     match: str | None = None  # only requests whose path contains this take the fault
 
 
-class Faults:
-    """A thread-safe queue of faults; ``applied`` lists the ones already served, in order."""
+class FaultQueue(Generic[F]):
+    """A thread-safe queue of faults; each is taken by the first request whose path it ``matches``.
+
+    ``taken`` lists ``(fault, path)`` in the order they were served. Subclasses say what matching means.
+    """
 
     def __init__(self) -> None:
-        self._queue: deque[Fault] = deque()
+        self._queue: deque[F] = deque()
         self._lock = threading.Lock()
-        self.applied: list[Fault] = []
+        self.taken: list[tuple[F, str]] = []
 
-    def inject(self, *faults: Fault) -> None:
+    def matches(self, fault: F, path: str) -> bool:
+        raise NotImplementedError
+
+    def inject(self, *faults: F) -> None:
         with self._lock:
             self._queue.extend(faults)
 
@@ -49,15 +58,26 @@ class Faults:
         with self._lock:
             return len(self._queue)
 
-    def take(self, path: str) -> Fault | None:
-        """The next fault for a request to ``path``, removed from the queue, or None."""
+    def take(self, path: str) -> F | None:
+        """The first queued fault matching ``path``, removed from the queue, or None."""
         with self._lock:
             for index, fault in enumerate(self._queue):
-                if fault.match is None or fault.match in path:
+                if self.matches(fault, path):
                     del self._queue[index]
-                    self.applied.append(fault)
+                    self.taken.append((fault, path))
                     return fault
             return None
+
+
+class Faults(FaultQueue[Fault]):
+    """HTTP faults: ``match`` is a substring of the request path; ``applied`` lists those served."""
+
+    def matches(self, fault: Fault, path: str) -> bool:
+        return fault.match is None or fault.match in path
+
+    @property
+    def applied(self) -> list[Fault]:
+        return [fault for fault, _ in self.taken]
 
     def apply(self, handler: BaseHTTPRequestHandler) -> bool:
         """Apply the next fault to ``handler``'s request; True when the request was answered by it.

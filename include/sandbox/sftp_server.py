@@ -23,7 +23,6 @@ import fnmatch
 import hmac
 import os
 import threading
-from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 import asyncssh
 
 from include.sandbox._service import Service
+from include.sandbox.faults import FaultQueue
 
 _START_TIMEOUT_S = 10.0
 
@@ -47,35 +47,15 @@ class TransferFault:
     read_delay: float = 0.0  # seconds, before each read request is answered
 
 
-class TransferFaults:
-    """A thread-safe queue of transfer faults; ``applied`` lists (fault, path) already taken, in order."""
+class TransferFaults(FaultQueue[TransferFault]):
+    """Transfer faults matched by fnmatch on the SFTP path; ``applied`` lists (fault, path) served."""
 
-    def __init__(self) -> None:
-        self._queue: deque[TransferFault] = deque()
-        self._lock = threading.Lock()
-        self.applied: list[tuple[TransferFault, str]] = []
+    def matches(self, fault: TransferFault, path: str) -> bool:
+        return fnmatch.fnmatchcase(path, fault.match)
 
-    def inject(self, *faults: TransferFault) -> None:
-        with self._lock:
-            self._queue.extend(faults)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._queue)
-
-    def take(self, path: str) -> TransferFault | None:
-        """The first queued fault matching ``path``, removed from the queue, or None."""
-        with self._lock:
-            for index, fault in enumerate(self._queue):
-                if fnmatch.fnmatchcase(path, fault.match):
-                    del self._queue[index]
-                    self.applied.append((fault, path))
-                    return fault
-            return None
+    @property
+    def applied(self) -> list[tuple[TransferFault, str]]:
+        return list(self.taken)
 
 
 class _FaultySFTPServer(asyncssh.SFTPServer):

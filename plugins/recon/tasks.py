@@ -44,8 +44,7 @@ def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, Any]
 
         # Bad credentials or a broken file fail the same way on every try: fail now.
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-    summary = getattr(result, "summary", None)  # file sources also report each file's version
-    return summary() if summary else {"loaded": result.loaded, "quarantined": result.quarantined}
+    return result.summary()  # file sources also report each file's version
 
 
 def validate_staging(spec: Spec, run: dict[str, str], expectations_dir: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from recon.sources import SourceUnavailable
 from recon.sources.base import FetchedFile
 from recon.sources.sftp_csv import SftpCsvSource, window_dates
 from recon.staging.csv_loader import SourceFileError
-from recon.staging.file_registry import FileLoadResult, ensure_registry, load_files
+from recon.staging.file_registry import FileLoadResult, load_files
 from recon.window import RunWindow
 
 pytestmark = pytest.mark.integration
@@ -73,8 +73,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SftpSand
 
 @pytest.fixture
 def db(warehouse: psycopg.Connection) -> psycopg.Connection:
-    ensure_registry(warehouse)
-    return warehouse
+    return warehouse  # ensure_schema created the file registry with the rest of staging
 
 
 def fetched(src: SftpCsvSource, window: RunWindow) -> list[FetchedFile]:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from recon.sources.base import FileSource, RecordSource, SourceConfig
 from recon.sources.registry import register, source_models
-from recon.spec import SOURCE_TYPES
+from recon.spec import Spec
 
 
 def test_every_registered_type_is_a_record_or_a_file_source() -> None:
@@ -22,8 +22,15 @@ def test_every_registered_type_is_a_record_or_a_file_source() -> None:
         assert model.model_fields["type"].annotation == Literal[name]
 
 
-def test_the_spec_union_holds_every_registered_type() -> None:
-    assert set(SOURCE_TYPES) == set(source_models())
+def test_an_unknown_type_in_a_spec_is_refused_naming_every_registered_type() -> None:
+    document = {"name": "x", "description": "d", "owner": "o", "schedule": "@daily"}
+    document["sources"] = [{"name": "a", "type": "ftp_csv", "connection": "c"}] * 2
+
+    with pytest.raises(ValidationError) as raised:
+        Spec.model_validate(document)
+
+    for type_name in source_models():
+        assert f"'{type_name}'" in str(raised.value)
 
 
 def test_a_type_name_cannot_be_registered_twice() -> None:

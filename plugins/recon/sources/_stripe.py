@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
@@ -119,6 +119,16 @@ def list_pages(
         if not page.get("has_more") or not objects:
             return
         query["starting_after"] = objects[-1]["id"]
+
+
+def mapped(
+    pages: Iterable[tuple[str, list[dict[str, Any]]]],
+    to_record: Callable[[dict[str, Any], str, int], CanonicalRecord | QuarantinedRecord],
+) -> Iterator[CanonicalRecord | QuarantinedRecord]:
+    """Each object of each page through ``to_record(object, origin, position in the page)``."""
+    for origin, objects in pages:
+        for position, obj in enumerate(objects, start=1):
+            yield to_record(obj, origin, position)
 
 
 def _call(conn_id: str, resource: str, request: Callable[[], T]) -> T:

@@ -92,11 +92,6 @@ def remote_patterns(source: SftpCsvSource, window: RunWindow) -> list[str]:
     return list(dict.fromkeys(formatted))
 
 
-def remote_path(source: SftpCsvSource, window: RunWindow) -> str:
-    """The window's single pattern (for paths without ``{date}``); kept for older callers."""
-    return remote_patterns(source, window)[0]
-
-
 @contextmanager
 def _spooled_files(
     source: SftpCsvSource, window: RunWindow, workdir: Path

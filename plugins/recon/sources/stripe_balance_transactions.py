@@ -16,6 +16,7 @@ Two selections, so a payout can be reconciled against the transactions it settle
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -28,6 +29,7 @@ from recon.sources._stripe import (
     extra_attributes,
     id_of,
     list_pages,
+    mapped,
     moment,
     money,
     object_id,
@@ -132,9 +134,12 @@ class BalanceReader:
         if type_filter is not None:
             params = {**params, "type": type_filter}
         pages = list_pages(self._client, "balance_transactions", params, self._conn_id, self._page_size)
-        for origin, transactions in pages:
-            for position, txn in enumerate(transactions, start=1):
-                yield transaction_to_record(txn, origin, position, self._amount, group_key, self._attributes)
+        return mapped(
+            pages,
+            partial(
+                transaction_to_record, amount=self._amount, group_key=group_key, attributes=self._attributes
+            ),
+        )
 
 
 def transaction_to_record(

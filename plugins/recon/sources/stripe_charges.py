@@ -7,6 +7,7 @@ Key = charge id; reference = ``metadata.payment_id`` (the app's id, which the in
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from recon.records import CanonicalRecord, QuarantinedRecord
@@ -17,6 +18,7 @@ from recon.sources._stripe import (
     currency_of,
     extra_attributes,
     list_pages,
+    mapped,
     moment,
     money,
     object_id,
@@ -56,11 +58,8 @@ def charge_records(
     attributes: Mapping[str, str] | None = None,
 ) -> Iterator[CanonicalRecord | QuarantinedRecord]:
     """Every charge created in ``[window.start, window.end)``, newest first, page by page."""
-    for origin, charges in list_pages(
-        client, "charges", window_params("created", window), conn_id, page_size
-    ):
-        for position, charge in enumerate(charges, start=1):
-            yield charge_to_record(charge, origin, position, attributes)
+    pages = list_pages(client, "charges", window_params("created", window), conn_id, page_size)
+    return mapped(pages, partial(charge_to_record, attributes=attributes))
 
 
 def charge_to_record(

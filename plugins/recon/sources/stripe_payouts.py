@@ -9,6 +9,7 @@ debits; the amount is Stripe's, signed as Stripe signs it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from recon.records import CanonicalRecord, QuarantinedRecord
@@ -18,6 +19,7 @@ from recon.sources._stripe import (
     extra_attributes,
     id_of,
     list_pages,
+    mapped,
     moment,
     money,
     object_id,
@@ -73,11 +75,8 @@ def payout_records(
     attributes: Mapping[str, str] | None = None,
 ) -> Iterator[CanonicalRecord | QuarantinedRecord]:
     """Every payout whose ``window_by`` date is in ``[window.start, window.end)``, page by page."""
-    for origin, payouts in list_pages(
-        client, "payouts", window_params(window_by, window), conn_id, page_size
-    ):
-        for position, payout in enumerate(payouts, start=1):
-            yield payout_to_record(payout, origin, position, window_by, attributes)
+    pages = list_pages(client, "payouts", window_params(window_by, window), conn_id, page_size)
+    return mapped(pages, partial(payout_to_record, window_by=window_by, attributes=attributes))
 
 
 def payout_to_record(

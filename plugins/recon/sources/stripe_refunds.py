@@ -8,6 +8,7 @@ quarantine.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from recon.records import CanonicalRecord, QuarantinedRecord
@@ -17,6 +18,7 @@ from recon.sources._stripe import (
     extra_attributes,
     id_of,
     list_pages,
+    mapped,
     moment,
     money,
     object_id,
@@ -62,11 +64,8 @@ def refund_records(
     attributes: Mapping[str, str] | None = None,
 ) -> Iterator[CanonicalRecord | QuarantinedRecord]:
     """Every refund created in ``[window.start, window.end)``, newest first, page by page."""
-    for origin, refunds in list_pages(
-        client, "refunds", window_params("created", window), conn_id, page_size
-    ):
-        for position, refund in enumerate(refunds, start=1):
-            yield refund_to_record(refund, origin, position, attributes)
+    pages = list_pages(client, "refunds", window_params("created", window), conn_id, page_size)
+    return mapped(pages, partial(refund_to_record, attributes=attributes))
 
 
 def refund_to_record(

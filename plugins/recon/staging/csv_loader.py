@@ -21,25 +21,12 @@ import psycopg
 
 from recon.errors import PermanentError
 from recon.staging import partitions
-from recon.staging.csv_format import CsvFormat, CsvLayout  # noqa: F401  (CsvLayout: older importers)
 from recon.staging.loader import FileCounts, LoadResult, QuarantineSpool, rejected_share_problem
 from recon.window import RunWindow
 
 
 class SourceFileError(PermanentError, ValueError):
     """A file that cannot be loaded at all, or rejects too much; the message names the file and line."""
-
-
-def csv_format_of(source: Any) -> CsvFormat:
-    """The source's ``CsvFormat``: itself, or one built from the keys older file sources had."""
-    if isinstance(source, CsvFormat):
-        return source
-    return CsvFormat(
-        fields=source.fields.model_dump(exclude_none=True),
-        amount_unit=source.amount_unit,
-        delimiter=source.delimiter,
-        encoding=source.encoding,
-    )
 
 
 def replace_window_from_files(
@@ -57,7 +44,6 @@ def replace_window_from_files(
     """
     from recon.staging.csv_batches import FileReader
 
-    fmt = csv_format_of(source)
     counts: list[FileCounts] = []
     with QuarantineSpool(window, source.name) as spool:
         try:
@@ -65,7 +51,7 @@ def replace_window_from_files(
                 cur.execute("set local timezone = 'UTC'")  # occurred_at arrives as naive UTC text
                 table = partitions.create_load_table(cur, window, source.name)
                 for file in files:
-                    reader = FileReader(fmt, file.local_path, file.origin)
+                    reader = FileReader(source, file.local_path, file.origin)
                     partitions.set_origin(cur, table, file.origin)
                     with cur.copy(partitions.copy_statement(table, reader.columns, fmt="text")) as copy:
                         for chunk in _ahead(reader.chunks(spool.add)):

@@ -25,13 +25,10 @@ load registers nothing and two concurrent runs cannot both load one file.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from importlib.resources import files as package_files
 from typing import Any, Literal
 
 import psycopg
@@ -44,22 +41,6 @@ from recon.window import RunWindow
 log = logging.getLogger(__name__)
 
 Action = Literal["new", "changed", "unchanged", "duplicate"]
-
-_DDL = package_files("recon.staging").joinpath("file_registry.sql").read_text(encoding="utf-8")
-
-
-def ensure_registry(conn: psycopg.Connection) -> None:
-    """Create ``staging.source_files`` when it is missing (``schema.ensure_schema`` runs the same file).
-
-    Checked first, so the common case takes no lock: ``create index if not exists`` would lock the
-    table against the writes of loads running in parallel.
-    """
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("select to_regclass('staging.source_files') is not null")
-        if cur.fetchone()[0]:
-            return
-        cur.execute("select pg_advisory_xact_lock(hashtext('recon.ensure_schema'))")
-        cur.execute(_DDL)
 
 
 @dataclass(frozen=True)
@@ -85,8 +66,7 @@ class FileLoadResult(LoadResult):
     def summary(self) -> dict[str, Any]:
         """The JSON-safe form for the task result (XCom)."""
         return {
-            "loaded": self.loaded,
-            "quarantined": self.quarantined,
+            **super().summary(),
             "unchanged": self.unchanged,
             "files": [{k: v for k, v in vars(outcome).items() if v is not None} for outcome in self.outcomes],
             "withdrawn": list(self.withdrawn),
@@ -123,7 +103,6 @@ def load_files(
     """Load the window's files of ``source`` through the registry (see the module docstring)."""
     fetched = sorted(files, key=lambda f: f.remote_path)  # metadata only: the files are on disk
     config = config_sha256(source)
-    ensure_registry(conn)
     with conn.cursor() as cur:
         plan = _plan(cur, window, source.name, fetched, config)
     conn.commit()  # end the read transaction before the load's own
@@ -162,17 +141,9 @@ def _load(
     from recon.staging.loader import replace_window
 
     if files:
-        load = functools.partial(csv_loader.replace_window_from_files, conn, window, source, files)
-    else:
-        # An empty window, or every file loaded by another run: the slice is replaced by nothing.
-        load = functools.partial(replace_window, conn, window, source.name, iter(()))
-    if "before_commit" in inspect.signature(load.func).parameters:
-        return load(before_commit=before_commit)
-    # A loader without before_commit: an outer transaction holds its load (a savepoint) and the writes.
-    with conn.transaction(), conn.cursor() as cur:
-        result = load()
-        before_commit(cur, result)
-    return result
+        return csv_loader.replace_window_from_files(conn, window, source, files, before_commit=before_commit)
+    # An empty window, or every file loaded by another run: the slice is replaced by nothing.
+    return replace_window(conn, window, source.name, iter(()), before_commit=before_commit)
 
 
 def _plan(

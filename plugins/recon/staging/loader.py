@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -26,8 +27,6 @@ from recon.staging import partitions
 from recon.window import RunWindow
 
 BATCH_SIZE = 5_000
-
-QUARANTINE_COLUMNS = ("origin", "origin_line", "record_key", "reason", "raw", "raw_line")
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,10 @@ class LoadResult:
     loaded: int
     quarantined: int
     files: tuple[FileCounts, ...] = field(default=())
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-safe form for the task result (XCom)."""
+        return {"loaded": self.loaded, "quarantined": self.quarantined}
 
 
 def clear_quarantine(cur: psycopg.Cursor, window: RunWindow, source: str) -> None:

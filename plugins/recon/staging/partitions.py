@@ -36,26 +36,6 @@ LOAD_COLUMNS = (
     "origin_line",
 )
 
-_COLUMN_TYPES = """
-    spec text not null default {spec},
-    source text not null default {source},
-    run_id text not null default {run_id},
-    window_start timestamptz not null default {window_start},
-    window_end timestamptz not null default {window_end},
-    record_key text not null,
-    group_key text,
-    amount numeric not null,
-    currency text not null,
-    occurred_at timestamptz not null,
-    status text,
-    customer_email text,
-    reference text,
-    attributes jsonb not null default '{{}}',
-    origin text not null,
-    origin_line integer,
-    loaded_at timestamptz not null default now()
-"""
-
 
 def _digest(*parts: str) -> str:
     # Partition names must fit in 63 bytes; run ids do not, so name tables by a hash of the key.
@@ -71,15 +51,8 @@ def slice_partition_name(run_id: str, source: str) -> str:
 
 
 def create_load_table(cur: psycopg.Cursor, window: RunWindow, source: str) -> sql.Identifier:
-    """A fresh standalone table for one slice's rows; constants are defaults, so COPY skips them."""
+    """A fresh standalone table shaped like staging.records; the slice's constants are defaults."""
     name = sql.Identifier("staging", f"load_{_digest(window.run_id, source)}_{secrets.token_hex(4)}")
-    columns = sql.SQL(_COLUMN_TYPES).format(
-        spec=sql.Literal(window.spec),
-        source=sql.Literal(source),
-        run_id=sql.Literal(window.run_id),
-        window_start=sql.Literal(window.start),
-        window_end=sql.Literal(window.end),
-    )
     # The CHECK matches the partition bound, so ATTACH skips its validation scan; made at CREATE, it
     # costs a comparison per row during COPY instead of a scan of the whole table inside the swap.
     check = sql.SQL("constraint slice_key check (run_id = {} and source = {})").format(
@@ -87,7 +60,26 @@ def create_load_table(cur: psycopg.Cursor, window: RunWindow, source: str) -> sq
     )
     # Autovacuum would only race the swap; the rows are written frozen by COPY FREEZE anyway.
     cur.execute(
-        sql.SQL("create table {} ({}, {}) with (autovacuum_enabled = off)").format(name, columns, check)
+        sql.SQL(
+            "create table {} (like staging.records including defaults, {}) with (autovacuum_enabled = off)"
+        ).format(name, check)
+    )
+    # Constant for the whole slice: defaults, so COPY never sends them.
+    constants = {
+        "spec": window.spec,
+        "source": source,
+        "run_id": window.run_id,
+        "window_start": window.start,
+        "window_end": window.end,
+    }
+    cur.execute(
+        sql.SQL("alter table {} {}").format(
+            name,
+            sql.SQL(", ").join(
+                sql.SQL("alter column {} set default {}").format(sql.Identifier(column), sql.Literal(value))
+                for column, value in constants.items()
+            ),
+        )
     )
     return name
 
@@ -134,18 +126,9 @@ def _ensure_run_partition(cur: psycopg.Cursor, window: RunWindow) -> sql.Identif
     cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"recon.run_partition:{window.run_id}",))
     cur.execute("select 1 from staging.record_partitions where run_id = %s", (window.run_id,))
     if cur.fetchone() is None:
-        columns = sql.SQL(_COLUMN_TYPES).format(
-            spec=sql.Literal(window.spec),
-            source=sql.SQL("null"),
-            run_id=sql.Literal(window.run_id),
-            window_start=sql.Literal(window.start),
-            window_end=sql.Literal(window.end),
-        )
         cur.execute(
-            sql.SQL(
-                # Empty when attached, so the attach has nothing to scan and needs no CHECK.
-                "create table {} ({}) partition by list (source)"
-            ).format(partition, columns)
+            # Empty when attached, so the attach has nothing to scan and needs no CHECK.
+            sql.SQL("create table {} (like staging.records) partition by list (source)").format(partition)
         )
         cur.execute(
             sql.SQL("alter table staging.records attach partition {} for values in ({})").format(
