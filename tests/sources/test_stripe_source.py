@@ -130,6 +130,27 @@ def test_a_malformed_charge_is_quarantined_with_its_reason_and_position() -> Non
     assert bad_currency.reason == "currency 'dollars' is not an ISO 4217 code"
 
 
+def test_a_fully_refunded_charge_is_refunded_and_a_partly_refunded_one_keeps_its_status() -> None:
+    # Stripe's own shape: status stays "succeeded"; refunded is true only once everything went back.
+    base = {"object": "charge", "currency": "usd", "status": "succeeded", "livemode": False, "amount": 5000}
+    charges = [
+        {**base, "id": "ch_full", "created": START + 30, "amount_refunded": 5000, "refunded": True},
+        {**base, "id": "ch_part", "created": START + 20, "amount_refunded": 1250, "refunded": False},
+        {**base, "id": "ch_none", "created": START + 10, "amount_refunded": 0, "refunded": False},
+        {**base, "id": "ch_failed", "created": START + 5, "status": "failed", "paid": False},
+    ]
+    with StripeSandbox(charges, api_key=API_KEY) as server:
+        items = list(charge_records(direct_client(server.base_url), WINDOW, CONN_ID))
+
+    got = {i.record_key: (i.status, i.amount, i.attributes["amount_refunded"]) for i in items}
+    assert got == {
+        "ch_full": ("refunded", Decimal("50.00"), Decimal("50.00")),
+        "ch_part": ("succeeded", Decimal("50.00"), Decimal("12.50")),
+        "ch_none": ("succeeded", Decimal("50.00"), Decimal("0.00")),
+        "ch_failed": ("failed", Decimal("50.00"), None),
+    }
+
+
 def test_the_client_reads_key_and_base_url_from_the_airflow_connection(
     sandbox: StripeSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

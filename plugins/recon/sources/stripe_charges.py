@@ -2,6 +2,8 @@
 
 Spec: ``type: stripe_charges`` plus the settings every Stripe type has (``_stripe.StripeSource``).
 Key = charge id; reference = ``metadata.payment_id`` (the app's id, which the internal side holds).
+A fully refunded charge has status ``refunded``: Stripe leaves ``status: succeeded`` on it and sets
+``refunded: true``, and a status compare must see the refund.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from recon.window import RunWindow
 if TYPE_CHECKING:
     import stripe
 
-__all__ = ["NETWORK_RETRIES", "StripeChargesSource", "charge_records", "client_from_connection"]
+__all__ = [
+    "NETWORK_RETRIES",
+    "StripeChargesSource",
+    "charge_records",
+    "charge_status",
+    "client_from_connection",
+]
 
 
 @register
@@ -76,7 +84,7 @@ def charge_to_record(
             "amount": money(charge, "amount", currency),
             "currency": currency,
             "occurred_at": moment(charge, "created"),
-            "status": charge.get("status"),
+            "status": charge_status(charge),
             "customer_email": billing.get("email") or charge.get("receipt_email"),
             "reference": (charge.get("metadata") or {}).get("payment_id"),
             "attributes": {
@@ -89,3 +97,12 @@ def charge_to_record(
         }
 
     return quarantine_or(fields, charge, origin, position)
+
+
+def charge_status(charge: dict[str, Any]) -> str | None:
+    """Stripe's status, except ``refunded`` when the whole amount was refunded.
+
+    Stripe sets ``refunded: true`` only once ``amount_refunded`` reaches the amount; a partly refunded
+    charge keeps its status, and its ``amount_refunded`` attribute says how much went back.
+    """
+    return "refunded" if charge.get("refunded") is True else charge.get("status")
