@@ -17,6 +17,26 @@ Shape of a scenario (``s``) for a day ``D``, window ``[D 00:00, D+1 00:00)`` UTC
 * ``s.neighbour_day_charges`` Stripe-only charges fall just outside the window (several exactly at
   ``D+1 00:00:00``, several at ``D-1 23:59:59``); a window-filtered extract must ignore them.
 
+The cases below are off unless asked for (``billing_example`` asks for all of them), so the data other
+scenarios and tests derive from a plain ``BillingScenario`` stays what it was. They take clean charges,
+never the edge charges nor the same-second pair, and draw nothing from the generator, so turning them
+on changes only the rows they touch:
+
+* ``s.duplicate_rows`` CSV rows are written twice: the repeat is a ``duplicate`` (missing in Stripe:
+  nothing there pairs with the extra copy).
+* ``s.near_duplicates`` charges get a second CSV row two minutes later with the same email, amount and
+  currency, a new payment id and a charge id Stripe never issued: a ``near_duplicate``.
+* ``s.pending_charges`` charges are moved into the day's last hour and left out of the export: the app
+  has not exported them yet. A spec with a settlement window is expected to call them ``pending``, not
+  a break; ``injected_pending`` lists them.
+* ``s.currency_mismatches`` USD charges are exported as EUR (same amount): a ``currency_mismatch``.
+* ``s.refunded_charges`` charges are fully refunded in Stripe (``refunded: true``, ``amount_refunded`` =
+  ``amount``, status still ``succeeded`` as Stripe leaves it) but exported as ``succeeded``: a
+  ``status_mismatch``.
+* ``s.late_records`` rows are exported with ``created_at`` three hours after the charge: ``late``.
+* ``s.settlement_window_seconds``: when set, records missing on one side are kept out of the window's
+  last that many seconds, so a spec with that settlement window reports them ``missing``, not pending.
+
 CSV currencies are lower-case ISO codes, exactly as Stripe spells them.
 """
 
@@ -50,6 +70,19 @@ _CURRENCY_WEIGHTS: tuple[tuple[str, int], ...] = (("usd", 55), ("eur", 33), ("jp
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _DAY_SECONDS = 86_400
+_HOUR = 3_600
+_NEAR_DUPLICATE_AFTER = 120  # seconds between a payment and its near-duplicate
+_LATE_BY = 3 * _HOUR  # how much later the app records a late payment
+
+# The optional cases, in the order they take clean charges (part of the output contract).
+_EXTRA_CASES: tuple[str, ...] = (
+    "duplicate_rows",
+    "near_duplicates",
+    "pending_charges",
+    "currency_mismatches",
+    "refunded_charges",
+    "late_records",
+)
 
 # fmt: off
 _FIRST_NAMES = (
@@ -70,8 +103,12 @@ class InjectedBreak:
     """One discrepancy the generator planted; ``record_key`` is the Stripe charge id on both sides."""
 
     record_key: str
-    break_type: str  # "missing_in_source" | "amount_mismatch"
-    missing_in: str | None  # "stripe" | "internal" for missing_in_source, else None
+    # "missing" | "amount_mismatch" | "duplicate" | "near_duplicate" | "currency_mismatch"
+    # | "status_mismatch" | "late"
+    break_class: str
+    # The source the record has no counterpart in, for a record left alone ("missing", "duplicate",
+    # "near_duplicate": "stripe" or "internal"); None for a matched pair that differs.
+    missing_in: str | None
 
 
 @dataclass(frozen=True)
@@ -87,6 +124,13 @@ class BillingScenario:
     within_tolerance: int = 2
     neighbour_day_charges: int = 6
     negative_amounts: int = 0
+    duplicate_rows: int = 0
+    near_duplicates: int = 0
+    pending_charges: int = 0
+    currency_mismatches: int = 0
+    refunded_charges: int = 0
+    late_records: int = 0
+    settlement_window_seconds: int = 0
 
     def __post_init__(self) -> None:
         counts = {
@@ -97,6 +141,8 @@ class BillingScenario:
             "within_tolerance": self.within_tolerance,
             "neighbour_day_charges": self.neighbour_day_charges,
             "negative_amounts": self.negative_amounts,
+            **{name: getattr(self, name) for name in _EXTRA_CASES},
+            "settlement_window_seconds": self.settlement_window_seconds,
         }
         negative = [name for name, value in counts.items() if value < 0]
         if negative:
@@ -104,17 +150,40 @@ class BillingScenario:
         if self.charge_count < 1:
             raise ValueError("charge_count must be at least 1")
         altered = self.missing_internally + self.amount_mismatches + self.within_tolerance
-        altered += self.negative_amounts
+        altered += self.negative_amounts + sum(getattr(self, name) for name in _EXTRA_CASES)
         if altered > self.charge_count - _edge_count(self.charge_count):
             raise ValueError(
                 f"{altered} altered charges do not fit in {self.charge_count} charges "
                 f"({_edge_count(self.charge_count)} edge charges are kept clean)"
             )
+        if self.pending_charges and self.settlement_window_seconds < _HOUR:
+            raise ValueError(
+                "pending charges sit in the last hour: settlement_window_seconds must be >= 3600"
+            )
+        if self.settlement_window_seconds > _DAY_SECONDS // 2:
+            raise ValueError("settlement_window_seconds must leave half the day for missing records")
 
     @property
     def expected_row_count(self) -> int:
         """Rows the CSV for this scenario holds."""
-        return self.charge_count - self.missing_internally + self.missing_in_stripe
+        exported = self.charge_count - self.missing_internally - self.pending_charges + self.missing_in_stripe
+        return exported + self.duplicate_rows + self.near_duplicates
+
+
+def billing_example(seed: int, day: dt.date) -> BillingScenario:
+    """The data of the ``stripe_billing`` example spec: every kind of break it reports, and pending
+    charges inside its two-hour settlement window."""
+    return BillingScenario(
+        seed=seed,
+        day=day,
+        duplicate_rows=1,
+        near_duplicates=1,
+        pending_charges=2,
+        currency_mismatches=1,
+        refunded_charges=1,
+        late_records=1,
+        settlement_window_seconds=2 * _HOUR,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +198,10 @@ class _Payment:
     description: str
     stripe_amount: int | None  # None: Stripe never saw it
     internal_amount: int | None  # None: no CSV row
+    internal_currency: str | None = None  # None: as Stripe's
+    internal_delay: int = 0  # seconds the app recorded it after Stripe created it
+    refunded: bool = False  # fully refunded in Stripe
+    exported_twice: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +210,7 @@ class _Plan:
     neighbours: tuple[_Payment, ...]
     phantoms: tuple[_Payment, ...]  # CSV rows whose charge Stripe never issued
     breaks: frozenset[InjectedBreak]
+    pending: frozenset[str]  # charge ids a settlement window keeps pending
 
 
 def window_bounds(day: dt.date) -> tuple[int, int]:
@@ -172,9 +246,11 @@ def payment_rows(s: BillingScenario) -> Iterator[dict[str, str]]:
     """The CSV rows the app exports for ``s.day``, ordered by created_at then payment_id."""
     plan = _plan(s)
     exported = [p for p in plan.in_window + plan.phantoms if p.internal_amount is not None]
-    exported.sort(key=lambda p: (p.created, p.payment_id))
+    exported.sort(key=lambda p: (p.created + p.internal_delay, p.payment_id))
     for payment in exported:
         yield _csv_row(payment)
+        if payment.exported_twice:
+            yield _csv_row(payment)  # the app wrote the same payment twice
 
 
 def write_payments_csv(s: BillingScenario, path: Path) -> int:
@@ -196,6 +272,12 @@ def injected_breaks(s: BillingScenario) -> set[InjectedBreak]:
     return set(_plan(s).breaks)
 
 
+def injected_pending(s: BillingScenario) -> set[str]:
+    """Charge ids the export does not hold yet, created in the window's last hour: not breaks while a
+    settlement window covers them (``pending``)."""
+    return set(_plan(s).pending)
+
+
 # --- planning -------------------------------------------------------------------------------------
 
 
@@ -211,7 +293,7 @@ def _plan(s: BillingScenario) -> _Plan:
     ids = _IdFactory(rng)
     start, end = window_bounds(s.day)
 
-    roles = _assign_roles(rng, s)
+    roles, spare = _assign_roles(rng, s)
     kwd_index = rng.randrange(s.charge_count)
     times = _window_times(rng, s.charge_count, start, end)
     in_window = []
@@ -233,15 +315,82 @@ def _plan(s: BillingScenario) -> _Plan:
     for _ in range(s.missing_in_stripe):
         currency = _pick_currency(rng, "clean")
         base = _draw_payment(rng, ids, currency, rng.randrange(start, end), _random_amount(rng, currency))
-        phantoms.append(replace(base, stripe_amount=None))
+        phantoms.append(replace(base, stripe_amount=None, created=_before_settlement(s, base.created)))
 
-    breaks = {InjectedBreak(p.charge_id, "missing_in_source", "stripe") for p in phantoms}
+    breaks = {InjectedBreak(p.charge_id, "missing", "stripe") for p in phantoms}
     for index, role in roles.items():
         if role == "missing_internally":
-            breaks.add(InjectedBreak(in_window[index].charge_id, "missing_in_source", "internal"))
+            payment = in_window[index]
+            in_window[index] = replace(payment, created=_before_settlement(s, payment.created))
+            breaks.add(InjectedBreak(payment.charge_id, "missing", "internal"))
         elif role == "amount_mismatch":
             breaks.add(InjectedBreak(in_window[index].charge_id, "amount_mismatch", None))
-    return _Plan(tuple(in_window), tuple(neighbours), tuple(phantoms), frozenset(breaks))
+
+    # The optional cases come last, so they leave every draw above as it was.
+    pending: set[str] = set()
+    for case, index in _extra_cases(s, spare, kwd_index, in_window):
+        payment = in_window[index]
+        match case:
+            case "duplicate_rows":
+                in_window[index] = replace(payment, exported_twice=True)
+                breaks.add(InjectedBreak(payment.charge_id, "duplicate", "stripe"))
+            case "near_duplicates":
+                again = replace(
+                    payment,
+                    payment_id=ids.payment_id(),
+                    charge_id=ids.charge_id(),  # an id Stripe never issued: the app made it up
+                    created=payment.created + _NEAR_DUPLICATE_AFTER,
+                    stripe_amount=None,
+                )
+                phantoms.append(again)
+                breaks.add(InjectedBreak(again.charge_id, "near_duplicate", "stripe"))
+            case "pending_charges":
+                last_hour = end - _HOUR + (payment.created - start) % _HOUR
+                in_window[index] = replace(payment, created=last_hour, internal_amount=None)
+                pending.add(payment.charge_id)
+            case "currency_mismatches":
+                in_window[index] = replace(payment, internal_currency="eur")
+                breaks.add(InjectedBreak(payment.charge_id, "currency_mismatch", None))
+            case "refunded_charges":
+                in_window[index] = replace(payment, refunded=True)
+                breaks.add(InjectedBreak(payment.charge_id, "status_mismatch", None))
+            case "late_records":
+                in_window[index] = replace(payment, internal_delay=_LATE_BY)
+                breaks.add(InjectedBreak(payment.charge_id, "late", None))
+    return _Plan(tuple(in_window), tuple(neighbours), tuple(phantoms), frozenset(breaks), frozenset(pending))
+
+
+def _before_settlement(s: BillingScenario, created: int) -> int:
+    """``created``, or, inside the window's last ``s.settlement_window_seconds``, a time before them."""
+    start, end = window_bounds(s.day)
+    if s.settlement_window_seconds <= 0 or created < end - s.settlement_window_seconds:
+        return created
+    return start + (created - start) % (_DAY_SECONDS - s.settlement_window_seconds)
+
+
+def _extra_cases(
+    s: BillingScenario, spare: list[int], kwd_index: int, in_window: list[_Payment]
+) -> Iterator[tuple[str, int]]:
+    """(case, charge index) for each optional case, taken from the clean charges in ``spare``."""
+    _, end = window_bounds(s.day)
+    settled_by = end - s.settlement_window_seconds
+    fits = {
+        "duplicate_rows": lambda p: True,
+        "near_duplicates": lambda p: p.created + _NEAR_DUPLICATE_AFTER < settled_by,
+        "pending_charges": lambda p: True,
+        "currency_mismatches": lambda p: p.currency == "usd",
+        "refunded_charges": lambda p: True,
+        "late_records": lambda p: p.created + _LATE_BY < end,
+    }
+    # Not the kwd charge (the only one of its currency) nor the same-second pair (indices 2 and 3).
+    free = [index for index in spare if index != kwd_index and index >= 4]
+    for case in _EXTRA_CASES:
+        for _ in range(getattr(s, case)):
+            index = next((i for i in free if fits[case](in_window[i])), None)
+            if index is None:
+                raise ValueError(f"no clean charge left for {case} in {s.charge_count} charges")
+            free.remove(index)
+            yield case, index
 
 
 def _draw_payment(rng: random.Random, ids: _IdFactory, currency: str, created: int, amount: int) -> _Payment:
@@ -257,7 +406,7 @@ def _draw_payment(rng: random.Random, ids: _IdFactory, currency: str, created: i
     )
 
 
-def _assign_roles(rng: random.Random, s: BillingScenario) -> dict[int, str]:
+def _assign_roles(rng: random.Random, s: BillingScenario) -> tuple[dict[int, str], list[int]]:
     candidates = list(range(_edge_count(s.charge_count), s.charge_count))
     rng.shuffle(candidates)
     wanted = (
@@ -270,7 +419,7 @@ def _assign_roles(rng: random.Random, s: BillingScenario) -> dict[int, str]:
     for role, count in wanted:
         for _ in range(count):
             roles[candidates.pop()] = role
-    return roles
+    return roles, candidates
 
 
 def _window_times(rng: random.Random, count: int, start: int, end: int) -> list[int]:
@@ -371,19 +520,20 @@ class _IdFactory:
 
 def _charge_object(p: _Payment) -> dict:
     assert p.stripe_amount is not None
+    # A full refund leaves status "succeeded" in Stripe; refunded and amount_refunded say it.
     return {
         "id": p.charge_id,
         "object": "charge",
         "amount": p.stripe_amount,
         "amount_captured": p.stripe_amount,
-        "amount_refunded": 0,
+        "amount_refunded": p.stripe_amount if p.refunded else 0,
         "captured": True,
         "currency": p.currency,
         "created": p.created,
         "description": p.description,
         "livemode": False,
         "paid": True,
-        "refunded": False,
+        "refunded": p.refunded,
         "receipt_email": p.email,
         "billing_details": {"email": p.email},
         "metadata": {"payment_id": p.payment_id},
@@ -393,12 +543,13 @@ def _charge_object(p: _Payment) -> dict:
 
 def _csv_row(p: _Payment) -> dict[str, str]:
     assert p.internal_amount is not None
-    created = dt.datetime.fromtimestamp(p.created, tz=dt.UTC)
+    created = dt.datetime.fromtimestamp(p.created + p.internal_delay, tz=dt.UTC)
+    currency = p.internal_currency or p.currency
     return {
         "payment_id": p.payment_id,
         "stripe_charge_id": p.charge_id,
-        "amount": format_amount(p.internal_amount, p.currency),
-        "currency": p.currency,
+        "amount": format_amount(p.internal_amount, currency),
+        "currency": currency,
         "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "status": "succeeded",
         "customer_email": p.email,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +28,12 @@ def scenario() -> g.BillingScenario:
     return g.BillingScenario(seed=7, day=DAY)
 
 
+@pytest.fixture(scope="module", params=[7, 42, 11])
+def example(request: pytest.FixtureRequest) -> g.BillingScenario:
+    """The stripe_billing example's data: every optional case on, a two-hour settlement window."""
+    return g.billing_example(request.param, DAY)
+
+
 def _window_charges(s: g.BillingScenario) -> list[dict]:
     start, end = g.window_bounds(s.day)
     return [c for c in g.stripe_charges(s) if start <= c["created"] < end]
@@ -36,17 +43,54 @@ def _major(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-g.currency_exponent(currency))
 
 
-def _reconcile(s: g.BillingScenario) -> set[g.InjectedBreak]:
-    """A deliberately naive reconciliation, written apart from the generator, to cross-check its truth."""
+def _at(text: str) -> int:
+    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
+
+
+def _reconcile(s: g.BillingScenario) -> tuple[set[g.InjectedBreak], set[str]]:
+    """A deliberately naive reconciliation, written apart from the generator, to cross-check its truth:
+    the stripe_billing spec's rules (tolerance 0.01, refunded vs succeeded, late after 1 h, near
+    duplicates on email within 5 min, settlement window = the scenario's). Returns (breaks, pending)."""
+    _, end = g.window_bounds(s.day)
     stripe = {c["id"]: c for c in _window_charges(s)}
-    internal = {row["stripe_charge_id"]: row for row in g.payment_rows(s)}
-    found = {g.InjectedBreak(k, "missing_in_source", "stripe") for k in internal.keys() - stripe.keys()}
-    found |= {g.InjectedBreak(k, "missing_in_source", "internal") for k in stripe.keys() - internal.keys()}
+    found: set[g.InjectedBreak] = set()
+    internal: dict[str, dict] = {}
+    kept: list[dict] = []
+    for row in g.payment_rows(s):
+        if row["stripe_charge_id"] in internal:
+            found.add(g.InjectedBreak(row["stripe_charge_id"], "duplicate", "stripe"))
+            continue
+        internal[row["stripe_charge_id"]] = row
+        if row["stripe_charge_id"] not in stripe:
+            near = [
+                earlier
+                for earlier in kept
+                if (earlier["customer_email"], earlier["currency"], earlier["amount"])
+                == (row["customer_email"], row["currency"], row["amount"])
+                and 0 <= _at(row["created_at"]) - _at(earlier["created_at"]) <= 300
+            ]
+            found.add(
+                g.InjectedBreak(row["stripe_charge_id"], "near_duplicate" if near else "missing", "stripe")
+            )
+        kept.append(row)
+    pending = set()
+    for key in stripe.keys() - internal.keys():
+        if s.settlement_window_seconds and stripe[key]["created"] >= end - s.settlement_window_seconds:
+            pending.add(key)
+        else:
+            found.add(g.InjectedBreak(key, "missing", "internal"))
     for key in stripe.keys() & internal.keys():
-        charge = stripe[key]
-        if abs(Decimal(internal[key]["amount"]) - _major(charge["amount"], charge["currency"])) > TOLERANCE:
+        charge, row = stripe[key], internal[key]
+        status = "refunded" if charge["refunded"] else charge["status"]
+        if row["currency"] != charge["currency"]:
+            found.add(g.InjectedBreak(key, "currency_mismatch", None))
+        elif abs(Decimal(row["amount"]) - _major(charge["amount"], charge["currency"])) > TOLERANCE:
             found.add(g.InjectedBreak(key, "amount_mismatch", None))
-    return found
+        elif status != row["status"]:
+            found.add(g.InjectedBreak(key, "status_mismatch", None))
+        elif abs(_at(row["created_at"]) - charge["created"]) > 3600:
+            found.add(g.InjectedBreak(key, "late", None))
+    return found, pending
 
 
 def test_same_scenario_gives_identical_data(tmp_path: Path) -> None:
@@ -70,21 +114,101 @@ def test_returned_charges_are_copies(scenario: g.BillingScenario) -> None:
     assert g.stripe_charges(scenario)[0]["amount"] != -1
 
 
+def _counts(s: g.BillingScenario) -> dict[tuple[str, str | None], int]:
+    return {
+        ("missing", "stripe"): s.missing_in_stripe,
+        ("missing", "internal"): s.missing_internally,
+        ("amount_mismatch", None): s.amount_mismatches,
+        ("duplicate", "stripe"): s.duplicate_rows,
+        ("near_duplicate", "stripe"): s.near_duplicates,
+        ("currency_mismatch", None): s.currency_mismatches,
+        ("status_mismatch", None): s.refunded_charges,
+        ("late", None): s.late_records,
+    }
+
+
 def test_injected_break_counts(scenario: g.BillingScenario) -> None:
     breaks = g.injected_breaks(scenario)
-    by_kind = {
-        ("missing_in_source", "stripe"): scenario.missing_in_stripe,
-        ("missing_in_source", "internal"): scenario.missing_internally,
-        ("amount_mismatch", None): scenario.amount_mismatches,
-    }
-    for (break_type, missing_in), expected in by_kind.items():
-        matching = [b for b in breaks if b.break_type == break_type and b.missing_in == missing_in]
-        assert len(matching) == expected, (break_type, missing_in)
-    assert len(breaks) == sum(by_kind.values())
+    got = Counter((b.break_class, b.missing_in) for b in breaks)
+    assert got == Counter({kind: n for kind, n in _counts(scenario).items() if n})
+    assert got == Counter(
+        {("missing", "stripe"): 3, ("missing", "internal"): 4, ("amount_mismatch", None): 5}
+    )
+    assert g.injected_pending(scenario) == set()
+
+
+def test_the_example_injects_one_of_each_class_and_two_pending_charges(example: g.BillingScenario) -> None:
+    got = Counter((b.break_class, b.missing_in) for b in g.injected_breaks(example))
+    assert got == Counter({kind: n for kind, n in _counts(example).items() if n})
+    assert set(got) == set(_counts(example))  # every class is there
+    assert len(g.injected_pending(example)) == example.pending_charges == 2
 
 
 def test_injected_breaks_match_an_independent_reconciliation(scenario: g.BillingScenario) -> None:
-    assert _reconcile(scenario) == g.injected_breaks(scenario)
+    assert _reconcile(scenario) == (g.injected_breaks(scenario), set())
+
+
+def test_the_example_matches_an_independent_reconciliation(example: g.BillingScenario) -> None:
+    assert _reconcile(example) == (g.injected_breaks(example), g.injected_pending(example))
+
+
+def test_the_example_cases_look_as_the_systems_write_them(example: g.BillingScenario) -> None:
+    start, end = g.window_bounds(example.day)
+    stripe = {c["id"]: c for c in _window_charges(example)}
+    rows = list(g.payment_rows(example))
+    by_class = {b.break_class: b.record_key for b in g.injected_breaks(example) if b.break_class != "missing"}
+
+    repeated = [r for r in rows if r["stripe_charge_id"] == by_class["duplicate"]]
+    assert len(repeated) == 2 and repeated[0] == repeated[1]  # the same row, written twice
+
+    near = next(r for r in rows if r["stripe_charge_id"] == by_class["near_duplicate"])
+    assert near["stripe_charge_id"] not in stripe
+    original = next(
+        r for r in rows if r["customer_email"] == near["customer_email"] and r["stripe_charge_id"] in stripe
+    )
+    assert (original["amount"], original["currency"]) == (near["amount"], near["currency"])
+    assert original["payment_id"] != near["payment_id"]
+    assert _at(near["created_at"]) - _at(original["created_at"]) == 120
+
+    for key in g.injected_pending(example):
+        assert end - 3600 <= stripe[key]["created"] < end  # the last hour, not exported yet
+        assert not any(r["stripe_charge_id"] == key for r in rows)
+
+    mismatch = next(r for r in rows if r["stripe_charge_id"] == by_class["currency_mismatch"])
+    assert (stripe[mismatch["stripe_charge_id"]]["currency"], mismatch["currency"]) == ("usd", "eur")
+    assert Decimal(mismatch["amount"]) == _major(stripe[mismatch["stripe_charge_id"]]["amount"], "usd")
+
+    refunded = stripe[by_class["status_mismatch"]]
+    assert (refunded["status"], refunded["refunded"]) == ("succeeded", True)  # as Stripe leaves it
+    assert refunded["amount_refunded"] == refunded["amount"]
+    assert next(r for r in rows if r["stripe_charge_id"] == refunded["id"])["status"] == "succeeded"
+    assert [c["id"] for c in stripe.values() if c["refunded"] or c["amount_refunded"]] == [refunded["id"]]
+
+    late = next(r for r in rows if r["stripe_charge_id"] == by_class["late"])
+    assert _at(late["created_at"]) - stripe[by_class["late"]]["created"] == 3 * 3600
+    assert start <= _at(late["created_at"]) < end
+
+    # Records missing on one side sit before the settlement window, so the spec calls them missing.
+    lone = [b.record_key for b in g.injected_breaks(example) if b.break_class == "missing"]
+    times = {r["stripe_charge_id"]: _at(r["created_at"]) for r in rows} | {
+        k: c["created"] for k, c in stripe.items()
+    }
+    assert all(times[key] < end - example.settlement_window_seconds for key in lone)
+
+
+def test_the_optional_cases_leave_the_rest_of_the_data_as_it_was(example: g.BillingScenario) -> None:
+    plain = g.BillingScenario(seed=example.seed, day=DAY, settlement_window_seconds=2 * 3600)
+    before = {c["id"]: c for c in g.stripe_charges(plain)}
+    after = {c["id"]: c for c in g.stripe_charges(example)}
+    refunded = {b.record_key for b in g.injected_breaks(example) if b.break_class == "status_mismatch"}
+    assert before.keys() == after.keys()
+    # In Stripe only the pending charges (moved to the last hour) and the refunded one differ.
+    assert {k for k in before if before[k] != after[k]} == g.injected_pending(example) | refunded
+    touched = {b.record_key for b in g.injected_breaks(example) if b.break_class != "missing"}
+    touched |= g.injected_pending(example)
+    rows_before = [r for r in g.payment_rows(plain) if r["stripe_charge_id"] not in touched]
+    rows_after = [r for r in g.payment_rows(example) if r["stripe_charge_id"] not in touched]
+    assert rows_before == rows_after
 
 
 def test_within_tolerance_rows_differ_by_exactly_one_cent(scenario: g.BillingScenario) -> None:
@@ -235,7 +359,7 @@ def test_small_scenarios_still_hold_their_promises() -> None:
         missing_in_stripe=1,
         neighbour_day_charges=1,
     )
-    assert _reconcile(s) == g.injected_breaks(s)
+    assert _reconcile(s) == (g.injected_breaks(s), set())
     assert len(g.injected_breaks(s)) == 4
     assert len(list(g.payment_rows(s))) == s.expected_row_count
 
@@ -246,6 +370,9 @@ def test_small_scenarios_still_hold_their_promises() -> None:
         {"charge_count": 0},
         {"missing_in_stripe": -1},
         {"charge_count": 10, "missing_internally": 5, "amount_mismatches": 4},
+        {"pending_charges": 1},  # a last-hour charge is pending only under a settlement window
+        {"settlement_window_seconds": 50_000},
+        {"charge_count": 10, "late_records": 9},
     ],
 )
 def test_impossible_scenarios_are_rejected(overrides: dict[str, int]) -> None:
