@@ -1,0 +1,96 @@
+"""The box office's own record of ticket sales: a ``ticket_sales`` table added to the sandbox app database.
+
+The venue's till software writes one row per ticket order it sells or refunds, keyed by the order id
+the ticketing platform gave it (``order_ref``), with its own status words (``sold``, ``refunded``,
+``reserved``) and its own row id. The rows are derived from the platform's orders
+(``include.sandbox.ticketing``), so the two sides agree except where a ``TicketSalesPlan`` plants a
+difference:
+
+* ``missing``: platform orders the till never recorded;
+* ``amount_changed``: orders recorded with an amount one minor unit higher;
+* ``refund_not_booked``: platform ``refunded`` orders the till still has as ``sold``;
+* ``repeated``: orders the till recorded twice (the till retried an insert that had succeeded), the
+  second row a minute after the first, with its own row id and the same ``order_ref``.
+
+``add_ticket_sales`` only adds its table to an existing app database (``app_db.create_app_database``):
+the app database's own tables are left as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
+
+import psycopg
+
+from include.sandbox.ticketing import EXPONENTS, TicketingScenario
+
+# The platform's status words -> the till's.
+TILL_STATUS = {"paid": "sold", "refunded": "refunded", "pending": "reserved"}
+_SCHEMA = """
+create table ticket_sales (
+    sale_id text primary key, order_ref text not null, amount numeric not null, currency text not null,
+    sold_at timestamptz not null, status text not null, till text not null);
+create index on ticket_sales (sold_at);
+"""
+
+
+@dataclass(frozen=True)
+class TicketSalesPlan:
+    """Platform order ids the till gets wrong, each in one way (see the module docstring)."""
+
+    missing: frozenset[str] = frozenset()
+    amount_changed: frozenset[str] = frozenset()
+    refund_not_booked: frozenset[str] = frozenset()
+    repeated: frozenset[str] = frozenset()
+
+
+class TicketSale(NamedTuple):
+    sale_id: str
+    order_ref: str
+    amount: Decimal
+    currency: str
+    sold_at: dt.datetime
+    status: str
+    till: str
+
+
+def ticket_sales(platform: TicketingScenario, plan: TicketSalesPlan) -> Iterator[TicketSale]:
+    """The till's rows for every platform order, with the plan's differences."""
+    row = 0
+    for index in range(platform.count):
+        order = platform.sale(index)
+        if order["id"] in plan.missing:
+            continue
+        currency = order["total"]["currency"]
+        amount = platform.amount(index)
+        if order["id"] in plan.amount_changed:
+            amount += Decimal(1).scaleb(-EXPONENTS[currency])
+        status = TILL_STATUS[order["status"]]
+        if order["id"] in plan.refund_not_booked:
+            if order["status"] != "refunded":
+                raise ValueError(f"{order['id']} is {order['status']!r} on the platform, not refunded")
+            status = "sold"
+        sold_at = dt.datetime.fromisoformat(order["created_at"])
+        row += 1
+        sale = TicketSale(
+            f"ts_{row:06d}", order["id"], amount, currency, sold_at, status, f"till_{index % 3 + 1}"
+        )
+        yield sale
+        if order["id"] in plan.repeated:
+            row += 1
+            yield sale._replace(sale_id=f"ts_{row:06d}", sold_at=sold_at + dt.timedelta(minutes=1))
+
+
+def add_ticket_sales(app_db_url: str, platform: TicketingScenario, plan: TicketSalesPlan) -> int:
+    """Create and fill ``ticket_sales`` in the app database at ``app_db_url``; return the row count."""
+    rows = list(ticket_sales(platform, plan))  # a few hundred rows at most: one COPY
+    with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
+        cur.execute(_SCHEMA)
+        with cur.copy(f"copy ticket_sales ({', '.join(TicketSale._fields)}) from stdin") as copy:
+            for sale in rows:
+                copy.write_row(sale)
+    return len(rows)
