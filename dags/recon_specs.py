@@ -47,9 +47,6 @@ def dbt_vars(spec: Spec) -> dict[str, str]:
         "run_id": pull.format("run_id"),
         "window_start": pull.format("window_start"),
         "window_end": pull.format("window_end"),
-        "left_source": spec.left.name,
-        "right_source": spec.right.name,
-        "amount_tolerance": str(spec.match.amount_tolerance),
     }
 
 

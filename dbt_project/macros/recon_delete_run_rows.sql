@@ -6,7 +6,8 @@
     model's transaction, so readers never see the run half-replaced.
 -#}
 {% macro recon_delete_run_rows() -%}
-    {%- if is_incremental() -%}
+    {#- Only for tables keyed by run (not the break lives, merged by break_id). -#}
+    {%- if is_incremental() and config.get('unique_key') == 'run_id' -%}
         delete from {{ this }} where run_id = {{ sql_string_literal(var('run_id')) }}
     {%- endif -%}
 {%- endmacro %}

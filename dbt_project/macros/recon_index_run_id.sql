@@ -5,5 +5,7 @@
     table holds. Without it each run scans every earlier run's rows.
 -#}
 {% macro recon_index_run_id() -%}
-    create index if not exists {{ this.identifier }}_run_id_idx on {{ this }} (run_id)
+    {%- if config.get('materialized') != 'view' -%}
+        create index if not exists {{ this.identifier }}_run_id_idx on {{ this }} (run_id)
+    {%- endif -%}
 {%- endmacro %}

@@ -7,17 +7,11 @@
 {% macro recon_require_run_vars() -%}
     {%- if execute and flags.WHICH in ['run', 'build'] -%}
         {%- set problems = [] -%}
-        {%- for name in ['spec', 'run_id', 'window_start', 'window_end', 'left_source', 'right_source'] -%}
+        {%- for name in ['spec', 'run_id', 'window_start', 'window_end'] -%}
             {%- if (var(name) | string | trim) == '' -%}
                 {%- do problems.append('var ' ~ name ~ ' is empty') -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- if (var('left_source') | string) == (var('right_source') | string) -%}
-            {%- do problems.append('left_source and right_source must differ') -%}
-        {%- endif -%}
-        {%- if not modules.re.fullmatch('[0-9]+(\.[0-9]+)?', var('amount_tolerance') | string | trim) -%}
-            {%- do problems.append('amount_tolerance must be a non-negative decimal like "0.01", got "' ~ var('amount_tolerance') ~ '"') -%}
-        {%- endif -%}
         {%- if problems -%}
             {{ exceptions.raise_compiler_error('recon: invalid run vars for ' ~ model.name ~ ': ' ~ (problems | join('; ')) ~ '. Pass them with --vars (see dbt_project/README.md).') }}
         {%- endif -%}

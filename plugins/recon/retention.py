@@ -16,7 +16,7 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-PER_RECORD_RESULT_TABLES = ("recon_intermediate.int_records_matched",)
+PER_RECORD_RESULT_TABLES = ("recon_intermediate.int_records_matched", "reconciliation.matches")
 
 
 def apply_retention(conn: psycopg.Connection, spec: str, keep_days: int, now: datetime) -> dict[str, int]:

@@ -6,10 +6,14 @@ failed anywhere is ``error`` and publishes nothing.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from recon.masking import mask_text
+from recon.recommendations import Finding, recommendations
 from recon.window import RunWindow
 
 
@@ -27,23 +31,72 @@ def start_run(conn: psycopg.Connection, window: RunWindow, airflow_run_id: str |
         )
 
 
+SEVERITY_ORDER = ("ok", "info", "warning", "critical")
+
+
 def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
-    """Set the run's final status from the dbt summary; return it."""
+    """Fill in the run's status, severity, totals, counts and recommendations from the dbt marts.
+
+    A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst one.
+    """
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "select count(*) filter (where status = 'discrepancy_found') as broken, count(*) as currencies"
-            " from reconciliation.fct_run_summary where run_id = %s",
+            "select * from reconciliation.run_summary where run_id = %s order by pair, currency",
             (window.run_id,),
         )
-        row = cur.fetchone()
-        status = "discrepancy_found" if row and row["broken"] else "success"
+        summary = cur.fetchall()
         cur.execute(
-            "update reconciliation.runs set status = %s, finished_at = now() where run_id = %s",
-            (status, window.run_id),
+            """
+            select pair, left_source, right_source, break_class, missing_in, count(*) as count,
+                   array_agg(distinct coalesce(left_status, right_status))
+                       filter (where break_class = 'stuck') as statuses
+            from reconciliation.run_breaks
+            where run_id = %s and not is_carried_break
+            group by pair, left_source, right_source, break_class, missing_in
+            """,
+            (window.run_id,),
         )
+        findings = [
+            Finding(row["pair"], row["left_source"], row["right_source"], row["break_class"], row["count"],
+                    row["missing_in"], tuple(sorted(s for s in row["statuses"] or () if s)))
+            for row in cur.fetchall()
+        ]  # fmt: skip
+        status = (
+            "discrepancy_found" if any(r["status"] == "discrepancy_found" for r in summary) else "success"
+        )
+        severity = max((r["severity"] for r in summary), key=SEVERITY_ORDER.index, default="ok")
+        counts: dict[str, int] = {}
+        for finding in findings:
+            counts[finding.break_class] = counts.get(finding.break_class, 0) + finding.count
+        pending = sum(r["pending_count"] for r in summary)
+        still_open = sum(r["carried_break_count"] for r in summary)
+        totals = [{key: row[key] for key in TOTAL_COLUMNS} for row in summary]
+        cur.execute(
+            """
+            update reconciliation.runs set
+                status = %s, severity = %s, finished_at = now(),
+                duration_seconds = extract(epoch from now() - started_at),
+                break_count = %s, pending_count = %s, discrepancy_percent = %s,
+                break_counts = %s, totals = %s, recommendations = %s
+            where run_id = %s
+            """,
+            (
+                status, severity, sum(counts.values()), pending,
+                max((r["discrepancy_percent"] for r in summary), default=0),
+                Jsonb(counts), Jsonb(json.loads(json.dumps(totals, default=str))),
+                Jsonb(recommendations(findings, pending, still_open)), window.run_id,
+            ),
+        )  # fmt: skip
         if cur.rowcount != 1:
             raise RuntimeError(f"run {window.run_id!r} was never started; cannot publish it")
     return status
+
+
+TOTAL_COLUMNS = (
+    "pair", "currency", "left_source", "right_source", "left_record_count", "right_record_count",
+    "left_total_amount", "right_total_amount", "discrepancy_amount", "discrepancy_percent", "status",
+    "severity",
+)  # fmt: skip
 
 
 def mark_failed(conn: psycopg.Connection, window: RunWindow, message: str) -> None:

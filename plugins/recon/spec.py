@@ -6,13 +6,15 @@ with a message that names the file, the field and its line, before any DAG or ta
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recon.reconcile import Reconcile
 from recon.sources.base import SourceConfig
 from recon.sources.registry import source_models
 
@@ -32,25 +34,6 @@ class _Strict(BaseModel):
 # Every registered source type (one module each under recon.sources), told apart by ``type``.
 SOURCE_TYPES: dict[str, type[SourceConfig]] = source_models()
 Source = Annotated[Union[tuple(SOURCE_TYPES.values())], Field(discriminator="type")]  # noqa: UP007
-
-
-class Match(_Strict):
-    """How records of the two sources are compared."""
-
-    amount_tolerance: Decimal = Decimal("0")
-
-    @field_validator("amount_tolerance", mode="before")
-    @classmethod
-    def _no_float_tolerance(cls, value: object) -> object:
-        # YAML reads 0.1 as a float; go through its text so the tolerance stays exact.
-        return str(value) if isinstance(value, float) else value
-
-    @field_validator("amount_tolerance")
-    @classmethod
-    def _non_negative(cls, value: Decimal) -> Decimal:
-        if value < 0:
-            raise ValueError("must be zero or more")
-        return value
 
 
 class SlackAlert(_Strict):
@@ -84,9 +67,50 @@ class Spec(_Strict):
     warehouse_connection: str = "recon_warehouse"
     # Per-record data (staging, record matches) of runs older than this is dropped; results are kept.
     retention_days: Annotated[int, Field(ge=1)] = 400
-    sources: Annotated[list[Source], Field(min_length=2, max_length=2)]
-    match: Match = Match()
+    sources: Annotated[list[Source], Field(min_length=2)]
+    # Which sources are reconciled against which, and how (recon/reconcile.py, docs/matching.md).
+    # Left out with exactly two sources: the first against the second, by record_key.
+    reconcile: Reconcile = Reconcile()
     alerts: Alerts = Alerts()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_pair(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        if "match" in data:
+            raise ValueError("match: replaced by the 'reconcile' section (docs/matching.md)")
+        sources, reconcile = data.get("sources"), data.get("reconcile") or {}
+        if not isinstance(reconcile, dict) or reconcile.get("pairs") or reconcile.get("balances"):
+            return data
+        if isinstance(sources, list) and len(sources) == 2 and all(isinstance(s, dict) for s in sources):
+            pair = {"left": sources[0].get("name"), "right": sources[1].get("name")}
+            return {**data, "reconcile": {**reconcile, "pairs": [pair]}}
+        return data
+
+    @model_validator(mode="after")
+    def _pairs_name_sources(self) -> Spec:
+        names = {source.name for source in self.sources}
+        problems = []
+        if not self.reconcile.pairs and not self.reconcile.balances:
+            problems.append("reconcile: with more than two sources, list the pairs to reconcile")
+        for section in ("pairs", "balances"):
+            for index, pair in enumerate(getattr(self.reconcile, section)):
+                for side in ("left", "right"):
+                    if getattr(pair, side) not in names:
+                        problems.append(
+                            f"reconcile.{section}.{index}.{side}: no source {getattr(pair, side)!r};"
+                            f" the spec has {sorted(names)}"
+                        )
+        for index, rule in enumerate(self.reconcile.stuck):
+            if rule.source not in names:
+                problems.append(f"reconcile.stuck.{index}.source: no source {rule.source!r}")
+        pair_names = [pair.pair_name for pair in self.pairs]
+        if len(set(pair_names)) != len(pair_names):
+            problems.append(f"reconcile: pair names must be unique, got {pair_names}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     # A field validator (not a model one) so the error is located at 'sources' and gets its line.
     @field_validator("sources")
@@ -102,12 +126,9 @@ class Spec(_Strict):
         return f"recon_{self.name}"
 
     @property
-    def left(self) -> SourceConfig:
-        return self.sources[0]
-
-    @property
-    def right(self) -> SourceConfig:
-        return self.sources[1]
+    def pairs(self) -> list:
+        """Every reconciled pair: record pairs, then balance pairs."""
+        return [*self.reconcile.pairs, *self.reconcile.balances]
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -149,14 +170,21 @@ def load_specs(directory: Path | str) -> list[Spec]:
     return [load_spec(path) for path in sorted(Path(directory).glob("*.yml"))]
 
 
+_LOCATED = re.compile(r"^Value error, ([a-z_][a-z0-9_.]*): (.*)$", re.S)
+
+
 def _describe(error: dict, lines: dict[tuple[str, ...], int]) -> str:
     location = tuple(str(part) for part in error["loc"])
     # Discriminated unions put the tag in the location ("sources.1.sftp_csv.path"): drop it.
     location = tuple(part for part in location if part not in SOURCE_TYPES)
+    message = error["msg"]
+    if not location and (found := _LOCATED.match(message)):
+        # A cross-field check names its own location: "reconcile.pairs.0.left: ..."
+        location, message = tuple(found.group(1).split(".")), found.group(2)
     field = ".".join(location) or "(top level)"
     line = _nearest_line(location, lines)
     where = f" (line {line})" if line else ""
-    return f"field '{field}'{where}: {error['msg']}"
+    return f"field '{field}'{where}: {message}"
 
 
 def _nearest_line(location: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:

@@ -20,6 +20,7 @@ EXPECTATIONS_SUITE = "staging_records.yml"
 def start_run(spec: Spec, start: datetime, end: datetime, airflow_run_id: str | None) -> dict[str, str]:
     """Create the warehouse tables if needed and register the run; return the run key."""
     from recon import runs, warehouse
+    from recon.matching import write_pair_settings
     from recon.retention import apply_retention
     from recon.staging.schema import ensure_schema
 
@@ -27,6 +28,7 @@ def start_run(spec: Spec, start: datetime, end: datetime, airflow_run_id: str | 
     with warehouse.connect(spec.warehouse_connection) as conn:
         ensure_schema(conn)
         runs.start_run(conn, window, airflow_run_id)
+        write_pair_settings(conn, spec, window)
         # Measured from the window, not the wall clock, so a backfill keeps what it reconciles.
         apply_retention(conn, spec.name, spec.retention_days, window.end)
     log.info("run %s started", window.run_id)

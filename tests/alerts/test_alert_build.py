@@ -48,6 +48,7 @@ def summary_row(
         "spec": "stripe_billing",
         "window_start": WINDOW.start,
         "window_end": WINDOW.end,
+        "pair": "stripe_vs_internal",
         "currency": currency,
         "left_source": "stripe",
         "right_source": "internal",
@@ -69,15 +70,17 @@ def summary_row(
     }
 
 
-def break_row(record_key: str, break_type: str, **values) -> dict:
+def break_row(record_key: str, break_class: str, **values) -> dict:
     return {
         "break_id": f"id-{record_key}",
+        "pair": "stripe_vs_internal",
         "run_id": RUN_ID,
         "spec": "stripe_billing",
         "window_start": WINDOW.start,
         "window_end": WINDOW.end,
-        "record_key": record_key,
-        "break_type": break_type,
+        "left_record_keys": record_key,
+        "right_record_keys": record_key,
+        "break_class": break_class,
         "missing_in": None,
         "left_source": "stripe",
         "right_source": "internal",
@@ -85,6 +88,11 @@ def break_row(record_key: str, break_type: str, **values) -> dict:
         "right_amount": None,
         "amount_difference": None,
         "currency": "USD",
+        "left_currency": "USD",
+        "right_currency": "USD",
+        "left_status": None,
+        "right_status": None,
+        "discrepancy_amount": Decimal(0),
         "occurred_at": datetime(2026, 11, 19, 8, tzinfo=UTC),
         "customer_email": None,
         "reference": None,
@@ -108,12 +116,15 @@ BREAKS = [
     ),
     break_row(
         "ch_only_stripe",
-        "missing_in_source",
+        "missing",
+        right_record_keys=None,
         missing_in="internal",
         left_amount=Decimal("12.50"),
         customer_email="grace.hopper@navy.mil",
     ),
-    break_row("ch_only_internal", "missing_in_source", missing_in="stripe", right_amount=Decimal("10.00")),
+    break_row(
+        "ch_only_internal", "missing", left_record_keys=None, missing_in="stripe", right_amount=Decimal("10.00")
+    ),
 ]
 CLEAN_SUMMARY = [summary_row("EUR", discrepancy="0"), summary_row("USD", discrepancy="0")]
 
@@ -183,17 +194,27 @@ def test_the_slack_message_states_window_totals_and_largest_breaks() -> None:
     texts = [block["text"]["text"] for block in message["blocks"] if block["type"] == "section"]
     assert texts[0] == message["text"]
     assert texts[1].splitlines()[1] == (
-        "`USD` stripe 1000.00 (10) vs internal 937.50 (10): missing in stripe 1, missing in internal 1,"
-        " amount mismatches 1, discrepancy 62.50 (6.25%)"
+        "`USD` stripe 1000.00 (10) vs internal 937.50 (10): 3 breaks, missing in stripe 1,"
+        " missing in internal 1, amount mismatches 1, discrepancy 62.50 (6.25%)"
     )
     assert texts[2].splitlines() == [
         "Largest breaks:",
-        "`ch_mismatch` amount mismatch: 50.00 vs 10.00 USD (diff 40.00) · a***@e***.com",
+        "`ch_mismatch / ch_mismatch` amount mismatch: 50.00 vs 10.00 USD (diff 40.00) · a***@e***.com",
         "`ch_only_stripe` missing in internal: 12.50 USD · g***@n***.mil",
         "`ch_only_internal` missing in stripe: 10.00 USD",
     ]
     context = message["blocks"][-1]["elements"][0]["text"]
+    assert "reconciliation.run_breaks" in context
     assert RUN_ID in context
+
+
+def test_the_slack_message_lists_the_runs_recommendations() -> None:
+    run = {**run_row("discrepancy_found"), "recommendations": ["1 record is in stripe but not in internal."]}
+
+    message = slack_message(SPEC, run, BROKEN_SUMMARY, BREAKS)
+
+    texts = [block["text"]["text"] for block in message["blocks"] if block["type"] == "section"]
+    assert "What to do:\n• 1 record is in stripe but not in internal." in texts
 
 
 def test_emails_are_masked_in_both_messages() -> None:
@@ -220,9 +241,9 @@ def test_the_pagerduty_event_summarises_the_run_per_currency() -> None:
         "trigger",
     )
     assert event["custom_details"]["run_id"] == RUN_ID
-    assert event["custom_details"]["by_currency"] == {
-        "EUR": {"breaks": 0, "discrepancy_amount": "0", "discrepancy_percent": "0"},
-        "USD": {"breaks": 3, "discrepancy_amount": "62.50", "discrepancy_percent": "6.25"},
+    assert event["custom_details"]["by_pair_and_currency"] == {
+        "stripe_vs_internal EUR": {"breaks": 0, "discrepancy_amount": "0", "discrepancy_percent": "0"},
+        "stripe_vs_internal USD": {"breaks": 3, "discrepancy_amount": "62.50", "discrepancy_percent": "6.25"},
     }
     assert len(event["custom_details"]["largest_breaks"]) == 3
     json.dumps(event)  # the payload goes into a jsonb column and over HTTP as it is

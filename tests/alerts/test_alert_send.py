@@ -33,7 +33,10 @@ RUN = {
 }
 SUMMARY = [
     {
+        "pair": "stripe_vs_internal",
         "currency": "USD",
+        "left_source": "stripe",
+        "right_source": "internal",
         "left_total_amount": Decimal("100.00"),
         "right_total_amount": Decimal("60.00"),
         "left_record_count": 2,
@@ -48,8 +51,9 @@ SUMMARY = [
 ]
 BREAKS = [
     {
-        "record_key": "ch_mismatch",
-        "break_type": "amount_mismatch",
+        "left_record_keys": "ch_mismatch",
+        "right_record_keys": "ch_mismatch",
+        "break_class": "amount_mismatch",
         "missing_in": None,
         "left_amount": Decimal("50.00"),
         "right_amount": Decimal("10.00"),

@@ -11,7 +11,9 @@ from recon.sources.sftp_csv import SftpCsvSource
 from recon.sources.stripe_charges import StripeChargesSource
 from recon.spec import SpecError, load_spec
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "specs" / "stripe_billing.yml"
+# A frozen copy of the billing spec, so line numbers in the expected messages do not move when the
+# shipped example changes.
+EXAMPLE = Path(__file__).resolve().parent / "fixtures" / "stripe_billing.yml"
 
 
 def write_variant(directory: Path, old: str, new: str, name: str = "stripe_billing.yml") -> Path:
@@ -34,12 +36,15 @@ def test_the_example_spec_loads() -> None:
 
     assert spec.name == "stripe_billing"
     assert spec.dag_id == "recon_stripe_billing"
-    assert isinstance(spec.left, StripeChargesSource)
-    assert (spec.left.name, spec.left.connection, spec.left.page_size) == ("stripe", "stripe_default", 100)
-    assert isinstance(spec.right, SftpCsvSource)
-    assert spec.right.path == "/exports/payments/payments_{window_start:%Y-%m-%d}.csv"
-    assert spec.right.fields.record_key == "stripe_charge_id"
-    assert spec.match.amount_tolerance == Decimal("0.01")
+    stripe, internal = spec.sources
+    assert isinstance(stripe, StripeChargesSource)
+    assert (stripe.name, stripe.connection, stripe.page_size) == ("stripe", "stripe_default", 100)
+    assert isinstance(internal, SftpCsvSource)
+    assert internal.path == "/exports/payments/payments_{window_start:%Y-%m-%d}.csv"
+    assert internal.fields.record_key == "stripe_charge_id"
+    (pair,) = spec.pairs
+    assert (pair.left, pair.right, pair.pair_name) == ("stripe", "internal", "stripe_vs_internal")
+    assert pair.compare.amount.tolerance == Decimal("0.01")
     assert spec.alerts.slack is not None and spec.alerts.slack.notify_on_success is True
     assert spec.alerts.pagerduty is not None and spec.alerts.pagerduty.min_discrepancy_amount == Decimal("0")
 
@@ -93,12 +98,15 @@ def test_an_unknown_path_placeholder_is_rejected(tmp_path: Path) -> None:
 
 
 def test_a_negative_tolerance_is_rejected(tmp_path: Path) -> None:
-    path = write_variant(tmp_path, 'amount_tolerance: "0.01"', 'amount_tolerance: "-0.01"')
+    path = write_variant(tmp_path, 'tolerance: "0.01"', 'tolerance: "-0.01"')
 
     message = load_error(path)
 
     assert message.startswith(f"{path}: invalid spec:")
-    assert "field 'match.amount_tolerance' (line 34): Value error, must be zero or more" in message
+    assert (
+        "field 'reconcile.pairs.0.compare.amount.tolerance' (line 39):"
+        " Input should be greater than or equal to 0" in message
+    )
 
 
 def test_duplicate_source_names_are_rejected_at_the_sources_line(tmp_path: Path) -> None:
@@ -151,9 +159,10 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
 
 
 def test_a_float_tolerance_stays_exact(tmp_path: Path) -> None:
-    path = write_variant(tmp_path, 'amount_tolerance: "0.01"', "amount_tolerance: 0.1")
+    path = write_variant(tmp_path, 'tolerance: "0.01"', "tolerance: 0.1")
 
     spec = load_spec(path)
 
-    assert spec.match.amount_tolerance == Decimal("0.1")
-    assert str(spec.match.amount_tolerance) == "0.1"
+    tolerance = spec.pairs[0].compare.amount.tolerance
+    assert tolerance == Decimal("0.1")
+    assert str(tolerance) == "0.1"

@@ -1,115 +1,702 @@
 {{ recon_require_run_vars() }}
 
-{#- The run is fully scoped by vars, so no is_incremental() filter is needed:
-    the same SQL serves the first run, reruns and new runs. -#}
+{#- One row per match unit of the run, per pair: a matched pair of records, a
+    group matched against a record (N:1, 1:N) or against a group (balances), or
+    one record left on its own. Every record of the run ends in exactly one
+    unit per pair, and every unit has exactly one outcome (docs/matching.md).
+
+    Order of work, all set-based:
+      1. repeated keys: the earliest record of a key is kept, the others are `duplicate`;
+      2. grouped sides are summed per key;
+      3. key match: equal keys, one to one;
+      4. near duplicates among what is left (an earlier same-side record with
+         the same near key, amount and time close);
+      5. fallback rules, in order: candidate pairs by amount, time and
+         reference, assigned one to one in rounds of mutual best choice;
+      6. what is still alone is `stuck`, `pending` (inside the settlement
+         window) or `missing`;
+      7. matched units are compared field by field.
+    Records an earlier run left `pending` or `missing` are carried into this
+    run (from this table), so a late arrival matches them and resolves their
+    break, and a pending record past its settlement window becomes `missing`. -#}
+
+{%- set run_id = sql_string_literal(var('run_id')) -%}
+{%- set rounds = var('recon_fallback_rounds', 10) | int -%}
+{%- set edge_order = 'rule_order, amount_gap, time_gap, left_record_keys, right_record_keys, left_unit, right_unit' -%}
 
 with
 
-run_records as (
+settings as (
 
-    select * from {{ ref('stg_staging__records') }}
-    where
-        spec = {{ sql_string_literal(var('spec')) }}
-        and run_id = {{ sql_string_literal(var('run_id')) }}
+    select * from {{ ref('stg_staging__pair_settings') }}
+    where run_id = {{ run_id }}
 
 ),
 
-left_records as (
-
-    select * from run_records
-    where source_name = {{ sql_string_literal(var('left_source')) }}
-
-),
-
-right_records as (
-
-    select * from run_records
-    where source_name = {{ sql_string_literal(var('right_source')) }}
-
-),
-
-joined as (
+fresh_records as (
 
     select
-        coalesce(left_records.record_key, right_records.record_key) as record_key,
-        left_records.record_key is not null as is_in_left,
-        right_records.record_key is not null as is_in_right,
-        left_records.amount as left_amount,
-        right_records.amount as right_amount,
-        left_records.currency as left_currency,
-        right_records.currency as right_currency,
-        left_records.occurred_at as left_occurred_at,
-        right_records.occurred_at as right_occurred_at,
-        coalesce(right_records.customer_email, left_records.customer_email) as customer_email,
-        coalesce(right_records.reference, left_records.reference) as reference
+        pair,
+        side,
+        is_grouped,
+        source_name,
+        pair_record_id,
+        record_key,
+        match_key,
+        near_key,
+        amount,
+        currency,
+        occurred_at,
+        record_status,
+        normalized_status,
+        customer_email,
+        reference,
+        attributes,
+        origin,
+        origin_line_number,
+        is_stuck,
+        cast(null as text) as carried_from_run_id,
+        cast(null as text) as carried_outcome
 
-    from left_records
-    full outer join right_records
-        on left_records.record_key = right_records.record_key
+    from {{ ref('int_records_paired') }}
+    where run_id = {{ run_id }}
 
 ),
 
-compared as (
+{% if is_incremental() %}
+
+-- The latest earlier run of this spec that this table holds.
+previous_run as (
+
+    select run_id
+    from {{ this }}
+    where spec = {{ sql_string_literal(var('spec')) }}
+        and window_end <= cast({{ sql_string_literal(var('window_start')) }} as timestamptz)
+    order by window_end desc
+    limit 1
+
+),
+
+carried_records as (
+
+    select
+        previous.pair,
+        carried.record ->> 'side' as side,
+        cast(carried.record ->> 'is_grouped' as boolean) as is_grouped,
+        carried.record ->> 'source_name' as source_name,
+        carried.record ->> 'pair_record_id' as pair_record_id,
+        carried.record ->> 'record_key' as record_key,
+        carried.record ->> 'match_key' as match_key,
+        carried.record ->> 'near_key' as near_key,
+        cast(carried.record ->> 'amount' as numeric) as amount,
+        carried.record ->> 'currency' as currency,
+        cast(carried.record ->> 'occurred_at' as timestamptz) as occurred_at,
+        carried.record ->> 'record_status' as record_status,
+        carried.record ->> 'normalized_status' as normalized_status,
+        carried.record ->> 'customer_email' as customer_email,
+        carried.record ->> 'reference' as reference,
+        carried.record -> 'attributes' as attributes,
+        carried.record ->> 'origin' as origin,
+        cast(carried.record ->> 'origin_line_number' as integer) as origin_line_number,
+        false as is_stuck,
+        coalesce(previous.carried_from_run_id, previous.run_id) as carried_from_run_id,
+        previous.outcome as carried_outcome
+
+    from {{ this }} as previous
+    cross join lateral jsonb_array_elements(previous.carry_records) as carried (record)
+    where previous.run_id = (select run_id from previous_run)
+        and previous.outcome in ('pending', 'missing')
+        and previous.pair in (select pair from settings)
+
+),
+
+all_records as (
+
+    select * from fresh_records
+
+    union all
+
+    -- A record this run extracted again is taken as extracted now.
+    select carried_records.*
+    from carried_records
+    where not exists (
+        select from fresh_records
+        where fresh_records.pair = carried_records.pair
+            and fresh_records.side = carried_records.side
+            and fresh_records.source_name = carried_records.source_name
+            and fresh_records.record_key = carried_records.record_key
+    )
+
+),
+
+{% else %}
+
+all_records as (
+
+    select * from fresh_records
+
+),
+
+{% endif %}
+
+-- 1. Repeated keys: the earliest record of each key on each side is kept.
+ranked as (
 
     select
         *,
-        -- only comparable when both sides exist in the same currency
-        case
-            when is_in_left and is_in_right and left_currency = right_currency
-                then left_amount - right_amount
-        end as amount_difference
+        case when match_key is not null and not is_grouped then
+            row_number() over (
+                partition by pair, side, match_key
+                order by occurred_at, record_key, origin, origin_line_number, pair_record_id
+            )
+        end as key_occurrence
 
-    from joined
+    from all_records
 
 ),
 
-classified as (
+-- 2. The units each side brings: single records, and groups of a grouped side.
+side_units as (
+
+    select
+        pair,
+        side,
+        pair_record_id as unit_key,
+        match_key,
+        false as is_group,
+        coalesce(key_occurrence, 1) > 1 as is_duplicate,
+        coalesce(key_occurrence, 1) as key_occurrence,
+        1 as record_count,
+        record_key as record_keys,
+        amount,
+        currency,
+        occurred_at,
+        record_status,
+        normalized_status,
+        customer_email,
+        reference,
+        attributes,
+        near_key,
+        is_stuck,
+        carried_from_run_id,
+        carried_outcome,
+        jsonb_build_array(to_jsonb(ranked) - 'key_occurrence') as unit_records
+
+    from ranked
+    where not is_grouped or match_key is null
+
+    union all
+
+    select
+        pair,
+        side,
+        'group:' || match_key as unit_key,
+        match_key,
+        true as is_group,
+        false as is_duplicate,
+        1 as key_occurrence,
+        count(*) as record_count,
+        string_agg(record_key, ',' order by record_key) as record_keys,
+        sum(amount) as amount,
+        case when count(distinct currency) = 1 then min(currency) else 'mixed' end as currency,
+        max(occurred_at) as occurred_at,
+        case when count(distinct record_status) = 1 then min(record_status) end as record_status,
+        case when count(distinct normalized_status) = 1 then min(normalized_status) end as normalized_status,
+        case when count(distinct customer_email) = 1 then min(customer_email) end as customer_email,
+        case when count(distinct reference) = 1 then min(reference) end as reference,
+        cast('{}' as jsonb) as attributes,
+        null as near_key,
+        bool_or(is_stuck) as is_stuck,
+        min(carried_from_run_id) as carried_from_run_id,
+        min(carried_outcome) as carried_outcome,
+        jsonb_agg(to_jsonb(ranked) - 'key_occurrence') as unit_records
+
+    from ranked
+    where is_grouped and match_key is not null
+    group by pair, side, match_key
+
+),
+
+left_units as (
+
+    select * from side_units where side = 'left' and not is_duplicate
+
+),
+
+right_units as (
+
+    select * from side_units where side = 'right' and not is_duplicate
+
+),
+
+-- 3. Key match. Keys are unique per side by now, so this is one to one.
+key_matches as (
+
+    select
+        left_units.pair,
+        left_units.unit_key as left_unit,
+        right_units.unit_key as right_unit,
+        'key' as rule
+
+    from left_units
+    inner join right_units
+        on left_units.pair = right_units.pair
+        and left_units.match_key = right_units.match_key
+
+),
+
+unmatched_by_key as (
+
+    select side_units.*
+    from side_units
+    where not side_units.is_duplicate
+        and not exists (
+            select from key_matches
+            where key_matches.pair = side_units.pair
+                and side_units.side = 'left'
+                and key_matches.left_unit = side_units.unit_key
+        )
+        and not exists (
+            select from key_matches
+            where key_matches.pair = side_units.pair
+                and side_units.side = 'right'
+                and key_matches.right_unit = side_units.unit_key
+        )
+
+),
+
+-- 4. Near duplicates: an earlier kept record of the same side is close enough.
+near_duplicates as (
+
+    select distinct
+        later.pair,
+        later.unit_key
+
+    from unmatched_by_key as later
+    inner join settings
+        on later.pair = settings.pair
+    inner join ranked as earlier
+        on later.pair = earlier.pair
+        and later.side = earlier.side
+        and later.near_key = earlier.near_key
+        and later.currency = earlier.currency
+    where not later.is_group
+        and not earlier.is_grouped
+        and coalesce(earlier.key_occurrence, 1) = 1
+        and earlier.pair_record_id <> later.unit_key
+        and abs(later.amount - earlier.amount) <= settings.near_amount_tolerance
+        and later.occurred_at - earlier.occurred_at <= settings.near_within
+        and (earlier.occurred_at, earlier.record_key, earlier.pair_record_id)
+            < (later.occurred_at, later.record_keys, later.unit_key)
+
+),
+
+fallback_pool as (
+
+    select unmatched_by_key.*
+    from unmatched_by_key
+    where not exists (
+        select from near_duplicates
+        where near_duplicates.pair = unmatched_by_key.pair
+            and near_duplicates.unit_key = unmatched_by_key.unit_key
+    )
+
+),
+
+fallback_rules as (
+
+    select
+        settings.pair,
+        rules.rule_order,
+        rules.rule_name,
+        rules.amount_tolerance,
+        rules.time_drift_seconds,
+        rules.reference_mode
+
+    from settings
+    cross join lateral jsonb_to_recordset(settings.fallback_rules) as rules (
+        rule_order integer, rule_name text, amount_tolerance numeric,
+        time_drift_seconds numeric, reference_mode text
+    )
+
+),
+
+-- 5. Fallback candidates: every (left, right) pair some rule accepts, with its best rule.
+candidate_edges as (
+
+    select distinct on (left_pool.pair, left_pool.unit_key, right_pool.unit_key)
+        left_pool.pair,
+        left_pool.unit_key as left_unit,
+        right_pool.unit_key as right_unit,
+        left_pool.record_keys as left_record_keys,
+        right_pool.record_keys as right_record_keys,
+        fallback_rules.rule_order,
+        fallback_rules.rule_name,
+        abs(left_pool.amount - right_pool.amount) as amount_gap,
+        abs(extract(epoch from left_pool.occurred_at - right_pool.occurred_at)) as time_gap
+
+    from fallback_pool as left_pool
+    inner join fallback_pool as right_pool
+        on left_pool.pair = right_pool.pair
+        and left_pool.currency = right_pool.currency
+    inner join fallback_rules
+        on left_pool.pair = fallback_rules.pair
+    where left_pool.side = 'left'
+        and right_pool.side = 'right'
+        and abs(left_pool.amount - right_pool.amount) <= fallback_rules.amount_tolerance
+        and abs(extract(epoch from left_pool.occurred_at - right_pool.occurred_at))
+            <= fallback_rules.time_drift_seconds
+        and case fallback_rules.reference_mode
+            when 'any' then true
+            when 'equal' then left_pool.reference = right_pool.reference
+            when 'close' then {{ recon_normalize_reference('left_pool.reference') }}
+                = {{ recon_normalize_reference('right_pool.reference') }}
+            when 'contains' then
+                strpos({{ recon_normalize_reference('left_pool.reference') }},
+                    {{ recon_normalize_reference('right_pool.reference') }}) > 0
+                or strpos({{ recon_normalize_reference('right_pool.reference') }},
+                    {{ recon_normalize_reference('left_pool.reference') }}) > 0
+            else false
+        end
+    order by left_pool.pair, left_pool.unit_key, right_pool.unit_key, fallback_rules.rule_order
+
+),
+
+-- One to one, deterministically: in each round every unit picks its best
+-- remaining candidate (earliest rule, closest amount, closest time, then keys),
+-- and the pairs that pick each other are matched. Repeated, this assigns the
+-- same pairs as taking candidates greedily in that order.
+assigned_0 as (
+
+    select pair, left_unit, right_unit, rule_name from candidate_edges where false
+
+),
+
+{% for round in range(1, rounds + 1) %}
+
+round_{{ round }} as (
+
+    select
+        *,
+        row_number() over (partition by pair, left_unit order by {{ edge_order }}) as left_choice,
+        row_number() over (partition by pair, right_unit order by {{ edge_order }}) as right_choice
+
+    from candidate_edges
+    where not exists (
+        select from assigned_{{ round - 1 }} as taken
+        where taken.pair = candidate_edges.pair and taken.left_unit = candidate_edges.left_unit
+    )
+        and not exists (
+            select from assigned_{{ round - 1 }} as taken
+            where taken.pair = candidate_edges.pair and taken.right_unit = candidate_edges.right_unit
+        )
+
+),
+
+assigned_{{ round }} as (
+
+    select * from assigned_{{ round - 1 }}
+    union all
+    select pair, left_unit, right_unit, rule_name
+    from round_{{ round }}
+    where left_choice = 1 and right_choice = 1
+
+),
+
+{% endfor %}
+
+all_matches as (
+
+    select pair, left_unit, right_unit, rule from key_matches
+    union all
+    select pair, left_unit, right_unit, rule_name as rule from assigned_{{ rounds }}
+
+),
+
+matched_units as (
+
+    select
+        all_matches.pair,
+        all_matches.rule,
+        settings.pair_kind,
+        left_units.is_group or right_units.is_group as is_group,
+        left_units.unit_key as left_unit,
+        right_units.unit_key as right_unit,
+        1 as key_occurrence,
+        left_units.match_key as match_key,
+        left_units.record_count as left_record_count,
+        right_units.record_count as right_record_count,
+        left_units.record_keys as left_record_keys,
+        right_units.record_keys as right_record_keys,
+        left_units.amount as left_amount,
+        right_units.amount as right_amount,
+        left_units.currency as left_currency,
+        right_units.currency as right_currency,
+        left_units.occurred_at as left_occurred_at,
+        right_units.occurred_at as right_occurred_at,
+        left_units.record_status as left_status,
+        right_units.record_status as right_status,
+        left_units.normalized_status as left_normalized_status,
+        right_units.normalized_status as right_normalized_status,
+        coalesce(left_units.customer_email, right_units.customer_email) as customer_email,
+        coalesce(left_units.reference, right_units.reference) as reference,
+        left_units.is_stuck or right_units.is_stuck as is_stuck,
+        coalesce(left_units.carried_from_run_id, right_units.carried_from_run_id) as carried_from_run_id,
+        coalesce(left_units.carried_outcome, right_units.carried_outcome) as carried_outcome,
+        left_units.amount - right_units.amount as amount_difference,
+        extract(epoch from left_units.occurred_at - right_units.occurred_at) as time_difference_seconds,
+        left_units.currency <> right_units.currency as is_currency_different,
+        abs(left_units.amount - right_units.amount) <= greatest(
+            settings.amount_tolerance,
+            settings.amount_tolerance_percent / 100 * greatest(abs(left_units.amount), abs(right_units.amount))
+        ) as is_amount_within_tolerance,
+        settings.left_status_map is not null
+            and left_units.normalized_status is distinct from right_units.normalized_status
+            as is_status_different,
+        array(
+            select attribute
+            from unnest(settings.compare_attributes) as compared (attribute)
+            where (left_units.attributes ->> attribute) is distinct from (right_units.attributes ->> attribute)
+        ) as different_attributes,
+        settings.late_after is not null
+            and abs(extract(epoch from left_units.occurred_at - right_units.occurred_at))
+                > extract(epoch from settings.late_after)
+            as is_late,
+        cast(null as jsonb) as unit_records
+
+    from all_matches
+    inner join settings on all_matches.pair = settings.pair
+    inner join left_units
+        on all_matches.pair = left_units.pair and all_matches.left_unit = left_units.unit_key
+    inner join right_units
+        on all_matches.pair = right_units.pair and all_matches.right_unit = right_units.unit_key
+
+),
+
+classified_matches as (
 
     select
         *,
         case
-            when not is_in_left or not is_in_right
-                then 'missing_in_source'
-            when left_currency <> right_currency
-                then 'amount_mismatch'
-            when abs(amount_difference) > cast({{ sql_string_literal(var('amount_tolerance')) }} as numeric)
-                then 'amount_mismatch'
+            when is_stuck then 'stuck'
+            when is_currency_different then 'currency_mismatch'
+            when not is_amount_within_tolerance then
+                case
+                    when pair_kind = 'balances' then 'balance_mismatch'
+                    when is_group then 'group_mismatch'
+                    else 'amount_mismatch'
+                end
+            when is_status_different then 'status_mismatch'
+            when cardinality(different_attributes) > 0 then 'attribute_mismatch'
+            when is_late then 'late'
+            when amount_difference <> 0 then 'matched_within_tolerance'
             else 'matched'
-        end as match_status,
-        case
-            when not is_in_left then cast({{ sql_string_literal(var('left_source')) }} as text)
-            when not is_in_right then cast({{ sql_string_literal(var('right_source')) }} as text)
-        end as missing_in
+        end as outcome,
+        array_remove(array[
+            case when is_currency_different then 'currency' end,
+            case when not is_currency_different and amount_difference <> 0 then 'amount' end,
+            case when is_status_different then 'status' end,
+            case when is_late then 'occurred_at' end
+        ], null) || different_attributes as different_fields
 
-    from compared
+    from matched_units
+
+),
+
+-- 6. Units still alone.
+lone_units as (
+
+    select
+        side_units.*,
+        settings.pair_kind,
+        settings.settlement_window,
+        {{ sql_string_literal(var('window_end')) }}::timestamptz as window_end
+
+    from side_units
+    inner join settings on side_units.pair = settings.pair
+    where side_units.is_duplicate
+        or not exists (
+            select from all_matches
+            where all_matches.pair = side_units.pair
+                and side_units.side = 'left'
+                and all_matches.left_unit = side_units.unit_key
+        )
+        and not exists (
+            select from all_matches
+            where all_matches.pair = side_units.pair
+                and side_units.side = 'right'
+                and all_matches.right_unit = side_units.unit_key
+        )
+
+),
+
+classified_lone as (
+
+    select
+        lone_units.pair,
+        case
+            when lone_units.is_duplicate then 'duplicate'
+            when near_duplicates.unit_key is not null then 'near_duplicate'
+            when lone_units.is_stuck then 'stuck'
+            when lone_units.settlement_window > interval '0'
+                and lone_units.occurred_at >= lone_units.window_end - lone_units.settlement_window
+                then 'pending'
+            else 'missing'
+        end as outcome,
+        lone_units.side,
+        lone_units.pair_kind,
+        lone_units.is_group,
+        lone_units.unit_key,
+        lone_units.key_occurrence,
+        lone_units.match_key,
+        lone_units.record_count,
+        lone_units.record_keys,
+        lone_units.amount,
+        lone_units.currency,
+        lone_units.occurred_at,
+        lone_units.record_status,
+        lone_units.customer_email,
+        lone_units.reference,
+        lone_units.carried_from_run_id,
+        lone_units.carried_outcome,
+        lone_units.unit_records
+
+    from lone_units
+    left join near_duplicates
+        on lone_units.pair = near_duplicates.pair
+        and lone_units.unit_key = near_duplicates.unit_key
+
+),
+
+-- 7. Every unit in one shape.
+units as (
+
+    select
+        pair,
+        pair_kind,
+        outcome,
+        rule,
+        cast(null as text) as present_side,
+        is_group,
+        key_occurrence,
+        match_key,
+        left_record_count,
+        right_record_count,
+        left_record_keys,
+        right_record_keys,
+        left_amount,
+        right_amount,
+        left_currency,
+        right_currency,
+        amount_difference,
+        left_occurred_at,
+        right_occurred_at,
+        time_difference_seconds,
+        left_status,
+        right_status,
+        different_fields,
+        customer_email,
+        reference,
+        carried_from_run_id,
+        carried_outcome,
+        case
+            when outcome in ('matched', 'matched_within_tolerance', 'late', 'attribute_mismatch') then 0
+            when outcome in ('amount_mismatch', 'group_mismatch', 'balance_mismatch') then abs(amount_difference)
+            else abs(left_amount)
+        end as discrepancy_amount,
+        unit_records
+
+    from classified_matches
+
+    union all
+
+    select
+        pair,
+        pair_kind,
+        outcome,
+        cast(null as text) as rule,
+        side as present_side,
+        is_group,
+        key_occurrence,
+        match_key,
+        case when side = 'left' then record_count else 0 end as left_record_count,
+        case when side = 'right' then record_count else 0 end as right_record_count,
+        case when side = 'left' then record_keys end as left_record_keys,
+        case when side = 'right' then record_keys end as right_record_keys,
+        case when side = 'left' then amount end as left_amount,
+        case when side = 'right' then amount end as right_amount,
+        case when side = 'left' then currency end as left_currency,
+        case when side = 'right' then currency end as right_currency,
+        null as amount_difference,
+        case when side = 'left' then occurred_at end as left_occurred_at,
+        case when side = 'right' then occurred_at end as right_occurred_at,
+        null as time_difference_seconds,
+        case when side = 'left' then record_status end as left_status,
+        case when side = 'right' then record_status end as right_status,
+        cast(array[] as text[]) as different_fields,
+        customer_email,
+        reference,
+        carried_from_run_id,
+        carried_outcome,
+        abs(amount) as discrepancy_amount,
+        unit_records
+
+    from classified_lone
 
 ),
 
 final as (
 
     select
-        cast({{ sql_string_literal(var('run_id')) }} as text) as run_id,
+        {{ run_id }} as run_id,
         cast({{ sql_string_literal(var('spec')) }} as text) as spec,
         cast({{ sql_string_literal(var('window_start')) }} as timestamptz) as window_start,
         cast({{ sql_string_literal(var('window_end')) }} as timestamptz) as window_end,
-        record_key,
-        cast({{ sql_string_literal(var('left_source')) }} as text) as left_source,
-        cast({{ sql_string_literal(var('right_source')) }} as text) as right_source,
-        left_amount,
-        right_amount,
-        left_currency,
-        right_currency,
-        coalesce(left_currency, right_currency) as currency,
-        amount_difference,
-        left_occurred_at,
-        right_occurred_at,
-        customer_email,
-        reference,
-        match_status,
-        missing_in,
+        units.pair,
+        units.pair_kind,
+        settings.left_source,
+        settings.right_source,
+        units.outcome,
+        units.outcome not in ('matched', 'matched_within_tolerance', 'pending') as is_break,
+        units.rule,
+        case units.present_side
+            when 'left' then settings.right_source
+            when 'right' then settings.left_source
+        end as missing_in,
+        units.is_group,
+        units.match_key,
+        units.left_record_keys,
+        units.right_record_keys,
+        units.left_record_count,
+        units.right_record_count,
+        units.left_amount,
+        units.right_amount,
+        units.left_currency,
+        units.right_currency,
+        coalesce(units.left_currency, units.right_currency) as currency,
+        units.amount_difference,
+        units.discrepancy_amount,
+        units.left_occurred_at,
+        units.right_occurred_at,
+        units.time_difference_seconds,
+        units.left_status,
+        units.right_status,
+        units.different_fields,
+        units.customer_email,
+        units.reference,
+        units.carried_from_run_id,
+        -- A record still missing as it was in the run it came from is an open
+        -- break seen again, not a new discrepancy of this run.
+        coalesce(units.carried_outcome = 'missing' and units.outcome = 'missing', false)
+            as is_carried_break,
+        md5(concat_ws('|', {{ sql_string_literal(var('spec')) }}, units.pair, units.outcome,
+            coalesce(units.left_record_keys, ''), coalesce(units.right_record_keys, ''),
+            units.key_occurrence)) as unit_id,
+        case when units.outcome in ('pending', 'missing') then units.unit_records end as carry_records,
         cast('{{ run_started_at.isoformat() }}' as timestamptz) as matched_at
 
-    from classified
+    from units
+    inner join settings on units.pair = settings.pair
 
 )
 

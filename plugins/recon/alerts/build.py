@@ -37,14 +37,13 @@ def read_run(
         if run is None or run["status"] not in ("success", "discrepancy_found"):
             raise RuntimeError(f"run {window.run_id!r} is not published; no alert is built from it")
         cur.execute(
-            "select * from reconciliation.fct_run_summary where run_id = %s order by currency",
+            "select * from reconciliation.run_summary where run_id = %s order by pair, currency",
             (window.run_id,),
         )
         summary = cur.fetchall()
         cur.execute(
-            "select * from reconciliation.fct_breaks where run_id = %s"
-            " order by coalesce(abs(amount_difference), greatest(left_amount, right_amount)) desc, record_key"
-            " limit %s",
+            "select * from reconciliation.run_breaks where run_id = %s"
+            " order by discrepancy_amount desc, break_class, break_id limit %s",
             (window.run_id, max_breaks),
         )
         breaks = cur.fetchall()
@@ -64,16 +63,16 @@ def build_alerts(spec: Spec, run: dict, summary: list[dict], breaks: list[dict])
 
 
 def slack_message(spec: Spec, run: dict, summary: list[dict], breaks: list[dict]) -> dict[str, Any]:
-    left, right = spec.left.name, spec.right.name
     found = run["status"] == "discrepancy_found"
     headline = f"{':red_circle:' if found else ':white_check_mark:'} *{spec.name}* {_window_text(run)}: " + (
         f"{_break_count(summary)} breaks" if found else "all records match"
     )
     lines = [
-        f"`{row['currency']}` {left} {row['left_total_amount']} ({row['left_record_count']}) vs "
-        f"{right} {row['right_total_amount']} ({row['right_record_count']}): "
-        f"missing in {left} {row['missing_in_left_count']}, "
-        f"missing in {right} {row['missing_in_right_count']}, "
+        f"`{row['currency']}` {row['left_source']} {row['left_total_amount']}"
+        f" ({row['left_record_count']}) vs "
+        f"{row['right_source']} {row['right_total_amount']} ({row['right_record_count']}): "
+        f"{row['break_count']} breaks, missing in {row['left_source']} {row['missing_in_left_count']}, "
+        f"missing in {row['right_source']} {row['missing_in_right_count']}, "
         f"amount mismatches {row['amount_mismatch_count']}, discrepancy {row['discrepancy_amount']} "
         f"({row['discrepancy_percent'] if row['discrepancy_percent'] is not None else 'n/a'}%)"
         for row in summary
@@ -82,6 +81,9 @@ def slack_message(spec: Spec, run: dict, summary: list[dict], breaks: list[dict]
         {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "no records in window"}},
     ]
+    if run.get("recommendations"):
+        advice = "\n".join(f"• {sentence}" for sentence in run["recommendations"])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "What to do:\n" + advice}})
     if breaks:
         blocks.append(
             {
@@ -100,7 +102,7 @@ def slack_message(spec: Spec, run: dict, summary: list[dict], breaks: list[dict]
                     "type": "mrkdwn",
                     "text": (
                         f"run `{run['run_id']}` · details: "
-                        f"`reconciliation.fct_breaks where run_id = '{run['run_id']}'`"
+                        f"`reconciliation.run_breaks where run_id = '{run['run_id']}'`"
                     ),
                 }
             ],
@@ -112,7 +114,7 @@ def slack_message(spec: Spec, run: dict, summary: list[dict], breaks: list[dict]
 def pagerduty_event(spec: Spec, run: dict, summary: list[dict], breaks: list[dict]) -> dict[str, Any]:
     assert spec.alerts.pagerduty is not None
     totals = {
-        row["currency"]: {
+        f"{row['pair']} {row['currency']}": {
             "breaks": row["break_count"],
             "discrepancy_amount": str(row["discrepancy_amount"]),
             "discrepancy_percent": None
@@ -133,7 +135,8 @@ def pagerduty_event(spec: Spec, run: dict, summary: list[dict], breaks: list[dic
         "class_type": "discrepancy_found",
         "custom_details": {
             "run_id": run["run_id"],
-            "by_currency": totals,
+            "by_pair_and_currency": totals,
+            "recommendations": run.get("recommendations") or [],
             "largest_breaks": [_break_line(item) for item in breaks],
         },
     }
@@ -172,13 +175,18 @@ def _window_text(run: dict) -> str:
 
 
 def _break_line(item: dict) -> str:
-    if item["break_type"] == "missing_in_source":
-        amount = item["left_amount"] if item["left_amount"] is not None else item["right_amount"]
-        what = f"missing in {item['missing_in']}: {amount} {item['currency']}"
+    kind = item["break_class"].replace("_", " ")
+    left, right = item["left_amount"], item["right_amount"]
+    if left is None or right is None:
+        amount = left if left is not None else right
+        where = f" in {item['missing_in']}" if item["break_class"] == "missing" else ""
+        what = f"{kind}{where}: {amount} {item['currency']}"
+    elif item["break_class"] == "currency_mismatch":
+        what = f"{kind}: {left} {item['left_currency']} vs {right} {item['right_currency']}"
+    elif item["break_class"] == "status_mismatch":
+        what = f"{kind}: {item['left_status']} vs {item['right_status']} ({left} {item['currency']})"
     else:
-        what = (
-            f"amount mismatch: {item['left_amount']} vs {item['right_amount']} {item['currency']}"
-            f" (diff {item['amount_difference']})"
-        )
+        what = f"{kind}: {left} vs {right} {item['currency']} (diff {item['amount_difference']})"
+    keys = " / ".join(key for key in (item["left_record_keys"], item["right_record_keys"]) if key)
     email = mask_email(item.get("customer_email"))
-    return f"`{item['record_key']}` {what}" + (f" · {email}" if email else "")
+    return f"`{keys}` {what}" + (f" · {email}" if email else "")

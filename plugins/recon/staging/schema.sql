@@ -131,6 +131,17 @@ create table if not exists reconciliation.runs (
     finished_at timestamptz
 );
 
+-- What publishing a run fills in from the dbt marts (recon.runs.publish_run).
+alter table reconciliation.runs
+    add column if not exists severity text,
+    add column if not exists duration_seconds numeric,
+    add column if not exists break_count integer,
+    add column if not exists pending_count integer,
+    add column if not exists discrepancy_percent numeric,
+    add column if not exists break_counts jsonb,
+    add column if not exists totals jsonb,
+    add column if not exists recommendations jsonb;
+
 -- Integrity check results (Great Expectations), one row per expectation per run.
 create table if not exists reconciliation.integrity_results (
     run_id text not null,
@@ -159,4 +170,37 @@ create table if not exists reconciliation.alert_outbox (
     last_error text,
     created_at timestamptz not null default now(),
     sent_at timestamptz
+);
+
+-- The reconcile section of a run's spec, one row per pair, written when the run starts
+-- (recon.matching.write_pair_settings). The dbt matching models read it, so they stay generic.
+create table if not exists staging.pair_settings (
+    run_id text not null,
+    spec text not null,
+    pair text not null,
+    pair_kind text not null check (pair_kind in ('records', 'balances')),
+    left_source text not null,
+    right_source text not null,
+    left_keys text[] not null,
+    right_keys text[] not null,
+    group_side text check (group_side in ('left', 'right', 'both')),
+    amount_tolerance numeric not null,
+    amount_tolerance_percent numeric not null,
+    left_status_map jsonb,
+    right_status_map jsonb,
+    compare_attributes text[] not null default '{}',
+    late_after interval,
+    settlement_window interval not null default '0',
+    near_fields text[],
+    near_within interval,
+    near_amount_tolerance numeric,
+    fallback_rules jsonb not null default '[]',
+    left_stuck_statuses text[],
+    left_stuck_after interval,
+    right_stuck_statuses text[],
+    right_stuck_after interval,
+    tolerance_percent numeric not null,
+    critical_percent numeric not null,
+    written_at timestamptz not null default now(),
+    primary key (run_id, pair)
 );

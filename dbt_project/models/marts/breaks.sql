@@ -1,0 +1,179 @@
+{{ config(incremental_strategy='merge', unique_key='break_id') }}
+
+{#- One row per break, across runs: its latest values and its life. A break is
+    identified by (spec, pair, class, the keys on each side), so the same
+    discrepancy found by several runs is one row. Each run updates the breaks
+    it found (last seen, times seen) and resolves the open breaks of records
+    it evaluated without finding them again: a late arrival that now matches,
+    or a rerun of a window whose data was fixed. `ignored` is set by a review
+    and kept. Rows no run touches stay as they are (merge on break_id). -#}
+
+{%- set run_id = sql_string_literal(var('run_id')) -%}
+
+with
+
+found as (
+
+    select * from {{ ref('run_breaks') }}
+    where run_id = {{ run_id }}
+
+),
+
+evaluated as (
+
+    select pair, left_record_keys, right_record_keys
+    from {{ ref('int_records_matched') }}
+    where run_id = {{ run_id }}
+
+),
+
+{% if is_incremental() %}
+
+existing as (
+
+    select * from {{ this }}
+    where spec = {{ sql_string_literal(var('spec')) }}
+
+),
+
+{% else %}
+
+existing as (
+
+    select
+        cast(null as text) as break_id,
+        cast(null as text) as first_seen_run_id,
+        cast(null as timestamptz) as first_seen_at,
+        cast(null as text) as last_seen_run_id,
+        cast(null as integer) as times_seen,
+        cast(null as text) as status
+    where false
+
+),
+
+{% endif %}
+
+seen as (
+
+    select
+        found.break_id,
+        found.run_id,
+        found.spec,
+        found.pair,
+        found.break_class,
+        found.severity,
+        found.missing_in,
+        found.left_source,
+        found.right_source,
+        found.match_key,
+        found.left_record_keys,
+        found.right_record_keys,
+        found.left_amount,
+        found.right_amount,
+        found.left_currency,
+        found.right_currency,
+        found.currency,
+        found.amount_difference,
+        found.discrepancy_amount,
+        found.occurred_at,
+        found.left_status,
+        found.right_status,
+        found.different_fields,
+        found.customer_email,
+        found.reference,
+        coalesce(existing.first_seen_run_id, found.run_id) as first_seen_run_id,
+        coalesce(existing.first_seen_at, found.window_end) as first_seen_at,
+        found.run_id as last_seen_run_id,
+        found.window_end as last_seen_at,
+        coalesce(existing.times_seen, 0)
+            + case when existing.last_seen_run_id = found.run_id then 0 else 1 end as times_seen,
+        case when existing.status = 'ignored' then 'ignored' else 'open' end as status,
+        cast(null as text) as resolved_by_run_id,
+        cast(null as timestamptz) as resolved_at
+
+    from found
+    left join existing
+        on found.break_id = existing.break_id
+
+),
+
+{% if is_incremental() %}
+
+resolved as (
+
+    select
+        existing.break_id,
+        {{ run_id }} as run_id,
+        existing.spec,
+        existing.pair,
+        existing.break_class,
+        existing.severity,
+        existing.missing_in,
+        existing.left_source,
+        existing.right_source,
+        existing.match_key,
+        existing.left_record_keys,
+        existing.right_record_keys,
+        existing.left_amount,
+        existing.right_amount,
+        existing.left_currency,
+        existing.right_currency,
+        existing.currency,
+        existing.amount_difference,
+        existing.discrepancy_amount,
+        existing.occurred_at,
+        existing.left_status,
+        existing.right_status,
+        existing.different_fields,
+        existing.customer_email,
+        existing.reference,
+        existing.first_seen_run_id,
+        existing.first_seen_at,
+        existing.last_seen_run_id,
+        existing.last_seen_at,
+        existing.times_seen,
+        'resolved' as status,
+        {{ run_id }} as resolved_by_run_id,
+        cast({{ sql_string_literal(var('window_end')) }} as timestamptz) as resolved_at
+
+    from existing
+    where existing.status = 'open'
+        and not exists (select from found where found.break_id = existing.break_id)
+        and (
+            existing.last_seen_run_id = {{ run_id }}
+            or exists (
+                select from evaluated
+                where evaluated.pair = existing.pair
+                    and (
+                        evaluated.left_record_keys = existing.left_record_keys
+                        or evaluated.right_record_keys = existing.right_record_keys
+                    )
+            )
+        )
+
+),
+
+{% endif %}
+
+lives as (
+
+    select * from seen
+    {% if is_incremental() %}
+    union all
+    select * from resolved
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        *,
+        round(extract(epoch from coalesce(resolved_at, last_seen_at) - first_seen_at) / 86400, 2) as age_days,
+        cast('{{ run_started_at.isoformat() }}' as timestamptz) as updated_at
+
+    from lives
+
+)
+
+select * from final

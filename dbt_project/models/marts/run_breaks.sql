@@ -1,0 +1,70 @@
+{#- One row per break per run: every unit of the run whose outcome is a break,
+    with its severity against the run's totals in its pair and currency. -#}
+
+with
+
+units as (
+
+    select * from {{ ref('int_records_matched') }}
+    where run_id = {{ sql_string_literal(var('run_id')) }}
+        and is_break
+
+),
+
+summary as (
+
+    select * from {{ ref('run_summary') }}
+    where run_id = {{ sql_string_literal(var('run_id')) }}
+
+),
+
+breaks as (
+
+    select
+        units.run_id,
+        units.spec,
+        units.window_start,
+        units.window_end,
+        units.pair,
+        units.unit_id as break_id,
+        units.outcome as break_class,
+        case
+            when units.discrepancy_amount > summary.critical_percent / 100 * summary.gross_amount
+                then 'critical'
+            else 'warning'
+        end as severity,
+        units.missing_in,
+        units.left_source,
+        units.right_source,
+        units.match_key,
+        units.left_record_keys,
+        units.right_record_keys,
+        units.left_amount,
+        units.right_amount,
+        units.left_currency,
+        units.right_currency,
+        units.currency,
+        units.amount_difference,
+        units.discrepancy_amount,
+        units.left_occurred_at,
+        units.right_occurred_at,
+        coalesce(units.left_occurred_at, units.right_occurred_at) as occurred_at,
+        units.time_difference_seconds,
+        units.left_status,
+        units.right_status,
+        units.different_fields,
+        units.customer_email,
+        units.reference,
+        units.rule as match_rule,
+        units.carried_from_run_id,
+        units.is_carried_break,
+        cast('{{ run_started_at.isoformat() }}' as timestamptz) as detected_at
+
+    from units
+    inner join summary
+        on units.pair = summary.pair
+        and units.currency = summary.currency
+
+)
+
+select * from breaks

@@ -1,0 +1,164 @@
+{#- One row per pair per currency per run: what each side holds, how its units
+    came out, the discrepancy and the status and severity it gives. -#}
+
+with
+
+records as (
+
+    select * from {{ ref('int_records_paired') }}
+    where run_id = {{ sql_string_literal(var('run_id')) }}
+
+),
+
+units as (
+
+    select * from {{ ref('int_records_matched') }}
+    where run_id = {{ sql_string_literal(var('run_id')) }}
+
+),
+
+settings as (
+
+    select * from {{ ref('stg_staging__pair_settings') }}
+    where run_id = {{ sql_string_literal(var('run_id')) }}
+
+),
+
+-- What this run extracted (records carried from earlier runs are not counted again).
+side_totals as (
+
+    select
+        pair,
+        currency,
+        count(*) filter (where side = 'left') as left_record_count,
+        count(*) filter (where side = 'right') as right_record_count,
+        coalesce(sum(amount) filter (where side = 'left'), 0) as left_total_amount,
+        coalesce(sum(amount) filter (where side = 'right'), 0) as right_total_amount,
+        coalesce(sum(abs(amount)) filter (where side = 'left'), 0) as left_gross_amount,
+        coalesce(sum(abs(amount)) filter (where side = 'right'), 0) as right_gross_amount
+
+    from records
+    group by pair, currency
+
+),
+
+outcome_totals as (
+
+    select
+        pair,
+        currency,
+        count(*) filter (where outcome = 'matched') as matched_count,
+        count(*) filter (where outcome = 'matched_within_tolerance') as matched_within_tolerance_count,
+        count(*) filter (where outcome = 'amount_mismatch') as amount_mismatch_count,
+        count(*) filter (where outcome = 'currency_mismatch') as currency_mismatch_count,
+        count(*) filter (where outcome = 'status_mismatch') as status_mismatch_count,
+        count(*) filter (where outcome = 'attribute_mismatch') as attribute_mismatch_count,
+        count(*) filter (where outcome = 'late') as late_count,
+        count(*) filter (where outcome = 'missing' and missing_in = left_source) as missing_in_left_count,
+        count(*) filter (where outcome = 'missing' and missing_in = right_source) as missing_in_right_count,
+        count(*) filter (where outcome = 'pending') as pending_count,
+        count(*) filter (where outcome = 'duplicate') as duplicate_count,
+        count(*) filter (where outcome = 'near_duplicate') as near_duplicate_count,
+        count(*) filter (where outcome = 'group_mismatch') as group_mismatch_count,
+        count(*) filter (where outcome = 'balance_mismatch') as balance_mismatch_count,
+        count(*) filter (where outcome = 'stuck') as stuck_count,
+        count(*) filter (where is_break and not is_carried_break) as break_count,
+        count(*) filter (where is_carried_break) as carried_break_count,
+        coalesce(sum(discrepancy_amount) filter (where is_break and not is_carried_break), 0)
+            as discrepancy_amount,
+        coalesce(sum(abs(coalesce(left_amount, right_amount))) filter (where outcome = 'pending'), 0)
+            as pending_amount
+
+    from units
+    group by pair, currency
+
+),
+
+summary as (
+
+    select
+        cast({{ sql_string_literal(var('run_id')) }} as text) as run_id,
+        cast({{ sql_string_literal(var('spec')) }} as text) as spec,
+        cast({{ sql_string_literal(var('window_start')) }} as timestamptz) as window_start,
+        cast({{ sql_string_literal(var('window_end')) }} as timestamptz) as window_end,
+        settings.pair,
+        settings.pair_kind,
+        outcome_totals.currency,
+        settings.left_source,
+        settings.right_source,
+        coalesce(side_totals.left_record_count, 0) as left_record_count,
+        coalesce(side_totals.right_record_count, 0) as right_record_count,
+        coalesce(side_totals.left_total_amount, 0) as left_total_amount,
+        coalesce(side_totals.right_total_amount, 0) as right_total_amount,
+        coalesce(side_totals.left_total_amount, 0) - coalesce(side_totals.right_total_amount, 0)
+            as net_difference_amount,
+        outcome_totals.matched_count,
+        outcome_totals.matched_within_tolerance_count,
+        outcome_totals.amount_mismatch_count,
+        outcome_totals.currency_mismatch_count,
+        outcome_totals.status_mismatch_count,
+        outcome_totals.attribute_mismatch_count,
+        outcome_totals.late_count,
+        outcome_totals.missing_in_left_count,
+        outcome_totals.missing_in_right_count,
+        outcome_totals.pending_count,
+        outcome_totals.duplicate_count,
+        outcome_totals.near_duplicate_count,
+        outcome_totals.group_mismatch_count,
+        outcome_totals.balance_mismatch_count,
+        outcome_totals.stuck_count,
+        outcome_totals.break_count,
+        outcome_totals.carried_break_count,
+        outcome_totals.pending_amount,
+        outcome_totals.discrepancy_amount,
+        greatest(coalesce(side_totals.left_gross_amount, 0), coalesce(side_totals.right_gross_amount, 0))
+            as gross_amount,
+        settings.tolerance_percent,
+        settings.critical_percent
+
+    from outcome_totals
+    inner join settings
+        on outcome_totals.pair = settings.pair
+    left join side_totals
+        on outcome_totals.pair = side_totals.pair
+        and outcome_totals.currency = side_totals.currency
+
+),
+
+with_percent as (
+
+    select
+        *,
+        case
+            when gross_amount > 0 then round(discrepancy_amount / gross_amount * 100, 4)
+            when discrepancy_amount > 0 then 100
+            else 0
+        end as discrepancy_percent
+
+    from summary
+
+),
+
+final as (
+
+    select
+        *,
+        -- Within the run's tolerance percent the run succeeds; its breaks are still kept.
+        case
+            when break_count = 0 then 'success'
+            when tolerance_percent > 0 and discrepancy_percent <= tolerance_percent then 'success'
+            else 'discrepancy_found'
+        end as status,
+        case
+            when discrepancy_percent > critical_percent then 'critical'
+            when break_count > 0 and discrepancy_percent > tolerance_percent then 'warning'
+            when break_count > 0 then 'info'
+            else 'ok'
+        end as severity,
+        cast('{{ run_started_at.isoformat() }}' as timestamptz) as summarized_at
+
+    from with_percent
+
+)
+
+select * from final

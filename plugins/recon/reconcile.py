@@ -1,0 +1,274 @@
+"""The spec's ``reconcile`` section: which sources are reconciled against which, and how.
+
+Everything here is declarative: the models validate the YAML, and ``pair_settings`` flattens each pair
+into one row that the run writes to ``staging.pair_settings``. The dbt models read that row, so a new
+reconciliation needs no SQL (docs/matching.md describes the semantics these settings drive).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z][a-z0-9_]*$"
+# A record field a setting may name: a canonical column, or one mapped attribute.
+CANONICAL_FIELDS = ("record_key", "group_key", "reference", "customer_email", "status", "currency")
+FIELD = r"^(record_key|group_key|reference|customer_email|status|currency|attributes\.[A-Za-z0-9_.-]+)$"
+FieldName = Annotated[str, Field(pattern=FIELD)]
+MAX_KEY_FIELDS = 3
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_duration(value: object) -> object:
+    """``90s``, ``5m``, ``2h``, ``3d`` (or a number of seconds, or ISO 8601) as a timedelta."""
+    if isinstance(value, str) and (found := _DURATION.match(value)):
+        return timedelta(seconds=float(found.group(1)) * _UNIT_SECONDS[found.group(2)])
+    return value
+
+
+def exact(value: object) -> object:
+    """YAML reads 0.1 as a float: go through its text so a tolerance stays exact."""
+    return str(value) if isinstance(value, float) else value
+
+
+Duration = Annotated[timedelta, Field(ge=timedelta(0))]
+Amount = Annotated[Decimal, Field(ge=0)]
+
+
+class _Exact(_Strict):
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_and_durations(cls, value: object) -> object:
+        return parse_duration(exact(value))
+
+
+class Keys(_Exact):
+    """The fields that form the shared key on each side (composite keys: up to three fields)."""
+
+    left: Annotated[list[FieldName], Field(min_length=1, max_length=MAX_KEY_FIELDS)]
+    right: Annotated[list[FieldName], Field(min_length=1, max_length=MAX_KEY_FIELDS)]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Keys:
+        if len(self.left) != len(self.right):
+            raise ValueError(f"left has {len(self.left)} key fields but right has {len(self.right)}")
+        return self
+
+
+class FallbackRule(_Exact):
+    """Matches records left without a key match: amount close, time close, reference related."""
+
+    name: Annotated[str, Field(pattern=NAME)]
+    amount_tolerance: Amount = Decimal("0")
+    time_drift: Duration = timedelta(hours=1)
+    # equal: the same text; contains: one contains the other; close: equal once case, spaces and
+    # punctuation are ignored; any: the reference is not looked at.
+    reference: Literal["equal", "contains", "close", "any"] = "any"
+
+
+class AmountCompare(_Exact):
+    """A matched amount within either tolerance (inclusive) is ``matched_within_tolerance``."""
+
+    tolerance: Amount = Decimal("0")
+    tolerance_percent: Amount = Decimal("0")
+
+
+class StatusCompare(_Strict):
+    """Both sides' statuses are mapped to one vocabulary, then compared; unmapped values stay as is."""
+
+    left: dict[str, str] = {}
+    right: dict[str, str] = {}
+
+
+class Compare(_Exact):
+    amount: AmountCompare = AmountCompare()
+    # Off by default: most sources spell statuses differently; give the mapping to compare them.
+    status: StatusCompare | None = None
+    attributes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]] = []
+
+
+class Timing(_Exact):
+    # A matched pair whose times differ by more than this is ``late``; null = never late.
+    late_after: Duration | None = None
+    # An unmatched record this close to the window's end is ``pending`` rather than ``missing``.
+    settlement_window: Duration = timedelta(0)
+
+
+class NearDuplicates(_Exact):
+    """A record without a key match is a near-duplicate of an earlier record on its side with the
+    same values in ``fields``, an amount within ``amount_tolerance`` and a time within ``within``."""
+
+    fields: Annotated[list[FieldName], Field(min_length=1, max_length=MAX_KEY_FIELDS)] = ["customer_email"]
+    within: Duration = timedelta(minutes=5)
+    amount_tolerance: Amount = Decimal("0")
+
+
+class Duplicates(_Strict):
+    near: NearDuplicates | None = NearDuplicates()
+
+
+class Group(_Strict):
+    """N:1 and 1:N: one side's records are summed per ``by`` value, and the sum is matched as one."""
+
+    side: Literal["left", "right"]
+    by: FieldName = "group_key"
+
+
+class Stuck(_Exact):
+    """A record of ``source`` in one of ``statuses`` and older than ``older_than`` is ``stuck``."""
+
+    source: str
+    statuses: Annotated[list[str], Field(min_length=1)]
+    older_than: Duration
+
+
+class Pair(_Exact):
+    """Two sources reconciled record by record (or group by group)."""
+
+    left: str
+    right: str
+    name: Annotated[str | None, Field(pattern=NAME)] = None
+    keys: Keys | list[FieldName] = ["record_key"]
+    rules: list[FallbackRule] = []
+    compare: Compare = Compare()
+    timing: Timing = Timing()
+    duplicates: Duplicates = Duplicates()
+    group: Group | None = None
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Pair:
+        if self.left == self.right:
+            raise ValueError(f"a pair needs two different sources, got {self.left!r} twice")
+        names = [rule.name for rule in self.rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule names must be unique within a pair, got {names}")
+        return self
+
+    @property
+    def pair_name(self) -> str:
+        return self.name or f"{self.left}_vs_{self.right}"
+
+    @property
+    def key_fields(self) -> Keys:
+        if isinstance(self.keys, Keys):
+            return self.keys
+        if len(self.keys) > MAX_KEY_FIELDS:
+            raise ValueError(f"at most {MAX_KEY_FIELDS} key fields")
+        return Keys(left=list(self.keys), right=list(self.keys))
+
+
+class Balance(_Exact):
+    """Per-entity balances: each side's amounts summed per entity and compared, to ``tolerance``."""
+
+    left: str
+    right: str
+    name: Annotated[str | None, Field(pattern=NAME)] = None
+    entity: Keys | list[FieldName] = ["record_key"]
+    tolerance: Amount = Decimal("0")
+
+    @field_validator("entity", mode="before")
+    @classmethod
+    def _entity(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def pair_name(self) -> str:
+        return self.name or f"{self.left}_vs_{self.right}_balances"
+
+    @property
+    def key_fields(self) -> Keys:
+        if isinstance(self.entity, Keys):
+            return self.entity
+        return Keys(left=list(self.entity), right=list(self.entity))
+
+
+class Severity(_Exact):
+    # A break, or a run, whose discrepancy exceeds this percent of the total is critical.
+    critical_percent: Amount = Decimal("5")
+
+
+class Reconcile(_Exact):
+    pairs: list[Pair] = []
+    balances: list[Balance] = []
+    stuck: list[Stuck] = []
+    # A run whose discrepancy is at most this percent of the total is ``success`` (breaks still kept).
+    tolerance_percent: Amount = Decimal("0")
+    severity: Severity = Severity()
+
+
+def pair_settings(reconcile: Reconcile) -> list[dict[str, Any]]:
+    """One flat row per pair (and per balance), as ``staging.pair_settings`` stores it."""
+    stuck = {rule.source: rule for rule in reconcile.stuck}
+    rows = []
+    for pair in reconcile.pairs:
+        keys = pair.key_fields
+        if pair.group:  # the grouped side is keyed by what it is grouped by
+            side_keys = {"left": keys.left, "right": keys.right, pair.group.side: [pair.group.by]}
+            keys = Keys.model_construct(**side_keys)
+        near = pair.duplicates.near
+        rules = [rule.model_dump(mode="python") for rule in pair.rules]
+        rows.append(
+            _row(
+                pair.pair_name, "records", pair.left, pair.right, keys, stuck, reconcile,
+                amount_tolerance=pair.compare.amount.tolerance,
+                amount_tolerance_percent=pair.compare.amount.tolerance_percent,
+                status_left=pair.compare.status.left if pair.compare.status else None,
+                status_right=pair.compare.status.right if pair.compare.status else None,
+                compare_attributes=list(pair.compare.attributes),
+                late_after=pair.timing.late_after,
+                settlement_window=pair.timing.settlement_window,
+                near_fields=list(near.fields) if near else None,
+                near_within=near.within if near else None,
+                near_amount_tolerance=near.amount_tolerance if near else None,
+                group_side=pair.group.side if pair.group else None,
+                rules=rules,
+            )
+        )  # fmt: skip
+    for balance in reconcile.balances:
+        rows.append(
+            _row(
+                balance.pair_name, "balances", balance.left, balance.right, balance.key_fields, stuck,
+                reconcile, amount_tolerance=balance.tolerance, group_side="both", near_fields=None,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _row(name, kind, left, right, keys: Keys, stuck, reconcile: Reconcile, **settings) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "amount_tolerance": Decimal(0), "amount_tolerance_percent": Decimal(0), "status_left": None,
+        "status_right": None, "compare_attributes": [], "late_after": None,
+        "settlement_window": timedelta(0), "near_fields": None, "near_within": None,
+        "near_amount_tolerance": None, "group_side": None, "rules": [],
+    }  # fmt: skip
+    row = {
+        "pair": name,
+        "kind": kind,
+        "left_source": left,
+        "right_source": right,
+        "left_keys": list(keys.left),
+        "right_keys": list(keys.right),
+        **defaults,
+        **settings,
+        "left_stuck_statuses": stuck[left].statuses if left in stuck else None,
+        "left_stuck_after": stuck[left].older_than if left in stuck else None,
+        "right_stuck_statuses": stuck[right].statuses if right in stuck else None,
+        "right_stuck_after": stuck[right].older_than if right in stuck else None,
+        "tolerance_percent": reconcile.tolerance_percent,
+        "critical_percent": reconcile.severity.critical_percent,
+    }
+    return row

@@ -1,0 +1,158 @@
+"""The spec's reconcile section: defaults, validation with located errors, and the settings rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recon.matching import settings_rows
+from recon.spec import SpecError, load_spec
+
+FIELDS = {"record_key": "id", "amount": "amount", "currency": "cur", "occurred_at": "at"}
+SOURCE = {"type": "sftp_csv", "connection": "c", "path": "/x.csv", "fields": FIELDS}
+
+
+def write_spec(tmp_path: Path, reconcile: dict | None, sources: tuple[str, ...] = ("app", "psp")) -> Path:
+    document = {
+        "name": "payments",
+        "description": "test",
+        "owner": "tests",
+        "schedule": "@daily",
+        "sources": [{"name": name, **SOURCE} for name in sources],
+    }
+    if reconcile is not None:
+        document["reconcile"] = reconcile
+    path = tmp_path / "payments.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    return str(raised.value)
+
+
+def test_two_sources_without_a_reconcile_section_are_one_pair_by_record_key(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, None))
+
+    (pair,) = spec.pairs
+    assert (pair.left, pair.right, pair.pair_name) == ("app", "psp", "app_vs_psp")
+    assert (pair.key_fields.left, pair.key_fields.right) == (["record_key"], ["record_key"])
+    assert pair.compare.amount.tolerance == Decimal(0)
+    assert spec.reconcile.tolerance_percent == Decimal(0)
+    assert spec.reconcile.severity.critical_percent == Decimal(5)
+    assert pair.duplicates.near is not None and pair.duplicates.near.within == timedelta(minutes=5)
+
+
+def test_three_sources_need_their_pairs_listed(tmp_path: Path) -> None:
+    message = load_error(write_spec(tmp_path, None, ("app", "psp", "bank")))
+
+    assert "field 'reconcile' (line 1): with more than two sources, list the pairs to reconcile" in message
+
+
+def test_a_pair_naming_an_unknown_source_is_located(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, {"pairs": [{"left": "app", "right": "bank"}]})
+
+    message = load_error(path)
+
+    assert "field 'reconcile.pairs.0.right'" in message
+    assert "no source 'bank'; the spec has ['app', 'psp']" in message
+    assert "(line " in message
+
+
+def test_the_old_match_section_points_to_reconcile(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, None)
+    path.write_text(path.read_text() + "match:\n  amount_tolerance: '0.01'\n")
+
+    assert "replaced by the 'reconcile' section" in load_error(path)
+
+
+def test_durations_read_as_seconds_minutes_hours_or_days(tmp_path: Path) -> None:
+    near = {"within": "10m", "fields": ["customer_email", "attributes.phone"]}
+    pair = {"left": "app", "right": "psp", "timing": {"late_after": "90s", "settlement_window": "2h"},
+            "rules": [{"name": "by_amount", "time_drift": "3d"}], "duplicates": {"near": near}}  # fmt: skip
+
+    (parsed,) = load_spec(write_spec(tmp_path, {"pairs": [pair]})).pairs
+
+    assert parsed.timing.late_after == timedelta(seconds=90)
+    assert parsed.timing.settlement_window == timedelta(hours=2)
+    assert parsed.rules[0].time_drift == timedelta(days=3)
+    assert parsed.duplicates.near.within == timedelta(minutes=10)
+
+
+def test_composite_keys_must_have_as_many_fields_on_each_side(tmp_path: Path) -> None:
+    keys = {"left": ["attributes.store", "reference"], "right": ["attributes.store"]}
+
+    message = load_error(write_spec(tmp_path, {"pairs": [{"left": "app", "right": "psp", "keys": keys}]}))
+
+    assert "field 'reconcile.pairs.0.keys" in message
+    assert "left has 2 key fields but right has 1" in message
+
+
+def test_an_unknown_key_field_is_rejected(tmp_path: Path) -> None:
+    message = load_error(
+        write_spec(tmp_path, {"pairs": [{"left": "app", "right": "psp", "keys": ["amount"]}]})
+    )
+
+    assert "reconcile.pairs.0.keys" in message
+
+
+def test_a_float_tolerance_stays_exact(tmp_path: Path) -> None:
+    reconcile = {"pairs": [{"left": "app", "right": "psp", "compare": {"amount": {"tolerance": 0.1}}}],
+                 "balances": [{"left": "psp", "right": "app", "tolerance": 0.00000001}]}  # fmt: skip
+
+    spec = load_spec(write_spec(tmp_path, reconcile))
+
+    assert str(spec.pairs[0].compare.amount.tolerance) == "0.1"
+    assert spec.pairs[1].tolerance == Decimal("1e-8")
+
+
+def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
+    reconcile = {
+        "tolerance_percent": 1,
+        "stuck": [{"source": "psp", "statuses": ["processing"], "older_than": "30m"}],
+        "pairs": [
+            {"left": "app", "right": "psp", "compare": {"status": {"left": {"paid": "succeeded"}}},
+             "rules": [{"name": "by_amount", "amount_tolerance": "0.01", "time_drift": "1h",
+                        "reference": "contains"}]},
+            {"left": "psp", "right": "bank", "group": {"side": "left", "by": "group_key"},
+             "keys": {"left": ["record_key"], "right": ["reference"]}},
+        ],
+        "balances": [{"left": "app", "right": "bank", "tolerance": "0.00000001"}],
+    }  # fmt: skip
+    spec = load_spec(write_spec(tmp_path, reconcile, ("app", "psp", "bank")))
+
+    records, grouped, balances = settings_rows(spec)
+
+    assert (records["pair"], records["pair_kind"], records["group_side"]) == ("app_vs_psp", "records", None)
+    assert records["left_status_map"].obj == {"paid": "succeeded"}
+    assert records["right_status_map"].obj == {}
+    assert records["fallback_rules"].obj == [
+        {"rule_order": 1, "rule_name": "by_amount", "amount_tolerance": "0.01",
+         "time_drift_seconds": 3600.0, "reference_mode": "contains"}
+    ]  # fmt: skip
+    assert (records["right_stuck_statuses"], records["right_stuck_after"]) == (
+        ["processing"],
+        timedelta(minutes=30),
+    )
+    assert records["left_stuck_statuses"] is None
+    assert records["tolerance_percent"] == Decimal(1)
+    # The grouped side is keyed by what it is grouped by.
+    assert (grouped["left_keys"], grouped["right_keys"], grouped["group_side"]) == (
+        ["group_key"],
+        ["reference"],
+        "left",
+    )
+    assert grouped["left_status_map"] is None
+    assert (balances["pair"], balances["pair_kind"], balances["group_side"]) == (
+        "app_vs_bank_balances",
+        "balances",
+        "both",
+    )
+    assert balances["amount_tolerance"] == Decimal("0.00000001")
+    assert balances["near_fields"] is None
