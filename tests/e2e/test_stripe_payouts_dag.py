@@ -1,0 +1,126 @@
+"""Three sources, two pairs, end to end: the shipped ``stripe_payouts`` spec through the real DAG against
+the Stripe and SFTP sandboxes of its scenario. Payouts are matched N:1 with the balance transactions
+they settle (by payout id) and with the bank's statement lines by a fallback rule (no shared key).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include.scenarios.stripe_payouts import Scenario
+from recon.warehouse import airflow_connection
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPEC_FILE = PROJECT_ROOT / "include" / "specs" / "stripe_payouts.yml"
+SCENARIO = Scenario(seed=3, day=dt.date(2026, 11, 19))
+RUN_ID = "stripe_payouts/2026-11-16T00:00:00+00:00/2026-11-23T00:00:00+00:00"
+
+
+@pytest.fixture
+def payouts_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    specs = tmp_path_factory.mktemp("payout-specs")
+    shutil.copy(SPEC_FILE, specs / SPEC_FILE.name)  # the shipped file, alone, as written
+    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
+    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
+    assert bag.import_errors == {}
+    return bag.dags["recon_stripe_payouts"]
+
+
+def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_planted_breaks_show(
+    payouts_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    week, plan = SCENARIO.week, SCENARIO.week.plan
+    (logical_date,) = SCENARIO.logical_dates()
+    with SCENARIO.serve(tmp_path) as connections:
+        monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
+        for conn_id, value in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        dag_run = payouts_dag.test(logical_date=logical_date)
+
+    assert dag_run.state == "success"
+    assert warehouse.execute(
+        "select status from reconciliation.runs where run_id = %s", (RUN_ID,)
+    ).fetchone() == ("discrepancy_found",)
+    breaks = warehouse.execute(
+        "select pair, coalesce(left_record_keys, right_record_keys), break_class, missing_in"
+        " from reconciliation.run_breaks where run_id = %s",
+        (RUN_ID,),
+    ).fetchall()
+    assert sorted(breaks) == sorted(
+        [
+            ("payouts_vs_bank", plan.unbooked, "missing", "bank"),
+            ("payouts_vs_settlement", plan.unbalanced, "group_mismatch", None),
+        ]
+    )
+    found = collections.Counter((break_class, missing_in) for _, _, break_class, missing_in in breaks)
+    assert found == SCENARIO.expected_breaks()
+
+    # The group mismatch is the planted 1.00: the payout against the sum of its settled nets.
+    unbalanced = next(p for p in week.objects.payouts if p["id"] == plan.unbalanced)
+    settled_net = sum(
+        t["net"]
+        for t in week.objects.balance_transactions
+        if week.objects.settlements.get(t["id"]) == plan.unbalanced and t["type"] != "payout"
+    )
+    difference = warehouse.execute(
+        "select left_amount, right_amount, amount_difference from reconciliation.run_breaks"
+        " where run_id = %s and break_class = 'group_mismatch'",
+        (RUN_ID,),
+    ).fetchone()
+    assert difference == (
+        Decimal(unbalanced["amount"]) / 100,
+        Decimal(settled_net) / 100,
+        Decimal("1.00"),
+    )
+
+    payouts = len(week.objects.payouts)
+    summary = dict(
+        (pair, rest)
+        for pair, *rest in warehouse.execute(
+            "select pair, sum(matched_count), sum(pending_count), sum(group_mismatch_count),"
+            " sum(missing_in_left_count), sum(missing_in_right_count), sum(break_count)"
+            " from reconciliation.run_summary where run_id = %s group by pair",
+            (RUN_ID,),
+        ).fetchall()
+    )
+    assert summary == {
+        "payouts_vs_settlement": [payouts - 1, 0, 1, 0, 0, 1],
+        "payouts_vs_bank": [payouts - 2, 1, 0, 0, 1, 1],
+    }
+    pending = warehouse.execute(
+        "select left_record_keys from recon_intermediate.int_records_matched"
+        " where run_id = %s and outcome = 'pending'",
+        (RUN_ID,),
+    ).fetchall()
+    assert pending == [(plan.recent,)]
+    # Every bank line this week was matched by the fallback rule, none by key.
+    rules = warehouse.execute(
+        "select match_rule, count(*) from reconciliation.matches"
+        " where run_id = %s and pair = 'payouts_vs_bank' and outcome = 'matched' group by match_rule",
+        (RUN_ID,),
+    ).fetchall()
+    assert rules == [("same_amount_within_3_days", payouts - 2)]
+    staged = dict(
+        warehouse.execute(
+            "select source, count(*) from staging.records where run_id = %s group by source",
+            (RUN_ID,),
+        ).fetchall()
+    )
+    charges = sum(1 for t in week.objects.balance_transactions if t["type"] == "charge")
+    assert staged == {"payouts": payouts, "settled": charges, "bank": payouts - 2}
