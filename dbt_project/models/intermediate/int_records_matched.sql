@@ -442,6 +442,8 @@ matched_units as (
         coalesce(left_units.reference, right_units.reference) as reference,
         left_units.is_stuck or right_units.is_stuck as is_stuck,
         coalesce(left_units.carried_from_run_id, right_units.carried_from_run_id) as carried_from_run_id,
+        left_units.carried_from_run_id is not null as is_left_carried,
+        right_units.carried_from_run_id is not null as is_right_carried,
         coalesce(left_units.carried_outcome, right_units.carried_outcome) as carried_outcome,
         left_units.amount - right_units.amount as amount_difference,
         extract(epoch from left_units.occurred_at - right_units.occurred_at) as time_difference_seconds,
@@ -558,6 +560,8 @@ classified_lone as (
         lone_units.customer_email,
         lone_units.reference,
         lone_units.carried_from_run_id,
+        lone_units.side = 'left' and lone_units.carried_from_run_id is not null as is_left_carried,
+        lone_units.side = 'right' and lone_units.carried_from_run_id is not null as is_right_carried,
         lone_units.carried_outcome,
         lone_units.unit_records
 
@@ -598,6 +602,8 @@ units as (
         customer_email,
         reference,
         carried_from_run_id,
+        is_left_carried,
+        is_right_carried,
         carried_outcome,
         case
             when outcome in ('matched', 'matched_within_tolerance', 'late', 'attribute_mismatch') then 0
@@ -637,6 +643,8 @@ units as (
         customer_email,
         reference,
         carried_from_run_id,
+        is_left_carried,
+        is_right_carried,
         carried_outcome,
         abs(amount) as discrepancy_amount,
         unit_records
@@ -685,6 +693,8 @@ final as (
         units.customer_email,
         units.reference,
         units.carried_from_run_id,
+        units.is_left_carried,
+        units.is_right_carried,
         -- A record still missing as it was in the run it came from is an open
         -- break seen again, not a new discrepancy of this run.
         coalesce(units.carried_outcome = 'missing' and units.outcome = 'missing', false)
