@@ -9,7 +9,8 @@ Schema (SDL, for reading; the server checks queries against ``SCHEMA`` below)::
     type OrderEdge { cursor: String!  node: Order! }
     type PageInfo { hasNextPage: Boolean!  hasPreviousPage: Boolean!  startCursor: String  endCursor: String }
     type Order { id: ID!  number: Int!  total: Money!  createdAt: DateTime!  status: String!
-                 customer: Customer  channel: String!  lines: [OrderLine!]! }
+                 customer: Customer  channel: String!  lines: [OrderLine!]!
+                 storeId: String  receiptNumber: String }   # null unless the order was placed in a store
     type Money { amount: Decimal!  currency: String }       # Decimal is sent as a string: "1.250"
     type Customer { email: String }      type OrderLine { sku: String!  quantity: Int! }
 
@@ -72,6 +73,9 @@ SCHEMA: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
         "customer": ("Customer", {}),
         "channel": ("String!", {}),
         "lines": ("[OrderLine!]!", {}),
+        # In-store orders only: the store and the number the store's till printed on the receipt.
+        "storeId": ("String", {}),
+        "receiptNumber": ("String", {}),
     },
     "Money": {"amount": ("Decimal!", {}), "currency": ("String", {})},
     "Customer": {"email": ("String", {})},

@@ -1,0 +1,105 @@
+"""The ``oms_pos`` example spec end to end: in-store orders from the OMS's GraphQL API against the tills'
+POS export over SFTP, keyed by (store, receipt number), through the real DAG and the spec's scenario.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include.scenarios.oms_pos import ORDERS, Scenario
+from recon.warehouse import airflow_connection
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPEC = PROJECT_ROOT / "include" / "specs" / "oms_pos.yml"
+DAY = dt.date(2026, 11, 19)
+RUN_ID = "oms_pos/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
+SEP = chr(31)  # between the parts of a composite match key
+
+
+@pytest.fixture
+def oms_pos_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    specs = tmp_path_factory.mktemp("oms-pos-specs")
+    # The shipped spec, without retries: a failing task fails the test at once.
+    text = SPEC.read_text(encoding="utf-8")
+    assert "\nretries: 2\n" in text
+    (specs / SPEC.name).write_text(text.replace("\nretries: 2\n", "\nretries: 0\n"), encoding="utf-8")
+    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
+    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
+    assert bag.import_errors == {}
+    return bag.dags["recon_oms_pos"]
+
+
+def test_orders_match_pos_lines_by_store_and_receipt_with_a_percent_tolerance(
+    oms_pos_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = Scenario(seed=3, day=DAY)
+    monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
+    with scenario.serve(tmp_path) as connections:
+        for conn_id, value in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        (logical_date,) = scenario.logical_dates()
+        dag_run = oms_pos_dag.test(logical_date=logical_date)
+
+    assert dag_run.state == "success"
+    assert warehouse.execute(
+        "select status, error_message from reconciliation.runs where run_id = %s", (RUN_ID,)
+    ).fetchone() == ("discrepancy_found", None)
+
+    missing, differs, close = scenario.missing_in_pos, scenario.channel_differs, scenario.within_tolerance
+    breaks = warehouse.execute(
+        "select match_key, left_record_keys, right_record_keys, break_class, missing_in, different_fields"
+        " from reconciliation.run_breaks where run_id = %s order by break_class",
+        (RUN_ID,),
+    ).fetchall()
+    assert breaks == [
+        (
+            f"S03{SEP}{differs['receiptNumber']}",
+            differs["id"],
+            differs["receiptNumber"],
+            "attribute_mismatch",
+            None,
+            ["channel"],
+        ),
+        (f"S02{SEP}1002", missing["id"], None, "missing", "pos", []),
+    ]
+    assert Counter((row[3], row[4]) for row in breaks) == scenario.expected_breaks()
+    # S01's receipt 1002 is a different order than the missing S02 one, and matched on its own.
+    s01_1002 = warehouse.execute(
+        "select left_record_keys, outcome from recon_intermediate.int_records_matched"
+        " where run_id = %s and match_key = %s",
+        (RUN_ID, f"S01{SEP}1002"),
+    ).fetchall()
+    assert s01_1002 == [(scenario.orders[3]["id"], "matched")]
+
+    tolerated = warehouse.execute(
+        "select outcome, left_amount, right_amount, amount_difference from reconciliation.matches"
+        " where run_id = %s and left_record_keys = %s",
+        (RUN_ID, close["id"]),
+    ).fetchone()
+    oms_total = Decimal(close["total"]["amount"])
+    difference = (oms_total * Decimal("0.003")).quantize(Decimal("0.01"))
+    assert difference > 0
+    assert tolerated == ("matched_within_tolerance", oms_total, oms_total - difference, difference)
+
+    summary = warehouse.execute(
+        "select left_record_count, right_record_count, matched_count, matched_within_tolerance_count,"
+        " attribute_mismatch_count, missing_in_right_count, break_count"
+        " from reconciliation.run_summary where run_id = %s",
+        (RUN_ID,),
+    ).fetchall()
+    assert summary == [(ORDERS, ORDERS - 1, ORDERS - 3, 1, 1, 1, 2)]
