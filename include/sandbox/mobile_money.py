@@ -1,0 +1,199 @@
+"""A mobile-money provider's payments API on loopback, and the app's checkout sessions table.
+
+Mobile-money payments are pushed to the payer's phone and confirmed there, so a payment lives for a
+while: ``processing`` until the payer confirms, then ``completed`` (or ``failed``). The provider lists
+payments by their last change, as polling integrations read them:
+
+* ``GET /v1/payments?updated_from=...&updated_to=...&page=1&page_size=50`` -> ``{"payments": [...],
+  "page": 1, "page_size": 50}``; ``updated_from`` inclusive, ``updated_to`` exclusive (ISO 8601 with
+  an offset or Z), payments sorted by ``updated_at`` then ``id``; pages from 1, a short page is the last.
+* auth: ``Authorization: Bearer <token>``; anything else is 401. Unknown parameters and bad values are
+  400. ``faults`` (a ``Faults`` queue) is applied to every request first; ``request_log`` keeps each one.
+
+A payment as served::
+
+    {"id": "MMP0000000042", "status": "completed", "created_at": "2026-11-19T10:02:00Z",
+     "updated_at": "2026-11-19T10:02:40Z", "amount": {"value": "1250.00", "currency": "KES"},
+     "payer": {"msisdn": "+254700000042"}}
+
+The app writes a checkout session when the provider's callback reaches it, so a session's
+``completed_at`` comes after its payment, sometimes in a later window. ``add_checkout_sessions`` adds
+the ``checkout_sessions`` table to the sandbox app database (``app_db.create_app_database``) and
+leaves the app database's own tables as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+
+from include.sandbox._service import HttpService
+from include.sandbox.faults import Faults
+
+MAX_PAGE_SIZE = 200
+_PARAMS = frozenset({"updated_from", "updated_to", "page", "page_size"})
+_SESSIONS = """
+create table checkout_sessions (
+    session_id text primary key, provider_payment_id text not null, amount numeric not null,
+    currency text not null, status text not null, completed_at timestamptz not null);
+create index on checkout_sessions (completed_at);
+"""
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    status: str  # processing | completed | failed
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    amount: Decimal  # major units, exactly the currency's decimals
+    currency: str
+    msisdn: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "created_at": _utc_text(self.created_at),
+            "updated_at": _utc_text(self.updated_at),
+            "amount": {"value": f"{self.amount}", "currency": self.currency},
+            "payer": {"msisdn": self.msisdn},
+        }
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    session_id: str
+    provider_payment_id: str
+    amount: Decimal
+    currency: str
+    status: str
+    completed_at: dt.datetime
+
+
+class MobileMoneySandbox(HttpService):
+    """Serves ``payments`` until ``stop``; see the module docstring for the route."""
+
+    def __init__(
+        self,
+        payments: Iterable[Payment],
+        token: str = "mm_test_token",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host, port)
+        self.payments = sorted(payments, key=lambda p: (p.updated_at, p.id))
+        self._token = token
+        self.faults = Faults()
+        self.request_log: list[str] = []
+        self._lock = threading.Lock()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
+
+    def _page(self, headers: Any, path: str, query: dict[str, str]) -> dict[str, Any]:
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), self._token.encode()
+        ):
+            raise _ApiError(HTTPStatus.UNAUTHORIZED, "missing or invalid token")
+        if path.rstrip("/") != "/v1/payments":
+            raise _ApiError(HTTPStatus.NOT_FOUND, f"no route {path}")
+        unknown = sorted(set(query) - _PARAMS)
+        if unknown:
+            raise _ApiError(HTTPStatus.BAD_REQUEST, f"unknown parameter {unknown[0]!r}")
+        since, until = _moment(query, "updated_from"), _moment(query, "updated_to")
+        page, size = _integer(query, "page", 1), _integer(query, "page_size", 50)
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            raise _ApiError(HTTPStatus.BAD_REQUEST, f"page starts at 1; page_size is 1..{MAX_PAGE_SIZE}")
+        chosen = [
+            p
+            for p in self.payments
+            if (since is None or p.updated_at >= since) and (until is None or p.updated_at < until)
+        ]
+        items = chosen[(page - 1) * size : page * size]
+        return {"payments": [p.as_json() for p in items], "page": page, "page_size": size}
+
+
+class _ApiError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _make_handler(sandbox: MobileMoneySandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body in two writes: no delayed-ACK stall
+
+        def do_GET(self) -> None:
+            with sandbox._lock:
+                sandbox.request_log.append(self.path)
+            if sandbox.faults.apply(self):
+                return
+            split = urlsplit(self.path)
+            try:
+                query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+                self._send(HTTPStatus.OK, sandbox._page(self.headers, split.path, query))
+            except _ApiError as error:
+                self._send(error.status, {"error": {"code": error.status.value, "message": str(error)}})
+
+        def _send(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # request_log is the record
+
+    return Handler
+
+
+def add_checkout_sessions(app_db_url: str, sessions: Iterable[CheckoutSession]) -> int:
+    """Create and fill ``checkout_sessions`` in the app database at ``app_db_url``; return the row count."""
+    columns = ("session_id", "provider_payment_id", "amount", "currency", "status", "completed_at")
+    count = 0
+    with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
+        cur.execute(_SESSIONS)
+        with cur.copy(f"copy checkout_sessions ({', '.join(columns)}) from stdin") as copy:
+            for session in sessions:
+                copy.write_row([getattr(session, column) for column in columns])
+                count += 1
+    return count
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _moment(query: dict[str, str], name: str) -> dt.datetime | None:
+    if not query.get(name):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(query[name])
+    except ValueError:
+        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} needs a UTC offset or Z")
+    return moment
+
+
+def _integer(query: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(query[name]) if name in query else default
+    except ValueError:
+        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer") from None

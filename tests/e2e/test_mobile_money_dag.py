@@ -1,0 +1,143 @@
+"""The ``mobile_money`` example spec end to end over two consecutive 15-minute windows: the provider's
+payments API against the app's checkout sessions, through the real DAG and the spec's scenario. The
+second run carries the first run's pending and missing payments, so the test follows each planted
+payment's life: stuck, pending then matched, missing then resolved, pending then missing, missing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include.scenarios.mobile_money import REGULAR, Scenario
+from recon.warehouse import airflow_connection
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPEC = PROJECT_ROOT / "include" / "specs" / "mobile_money.yml"
+DAY = dt.date(2026, 11, 19)
+RUN_1 = "mobile_money/2026-11-19T10:00:00+00:00/2026-11-19T10:15:00+00:00"
+RUN_2 = "mobile_money/2026-11-19T10:15:00+00:00/2026-11-19T10:30:00+00:00"
+
+
+@pytest.fixture
+def mobile_money_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    specs = tmp_path_factory.mktemp("mobile-money-specs")
+    # The shipped spec, without retries: a failing task fails the test at once.
+    text = SPEC.read_text(encoding="utf-8")
+    assert "\nretries: 2\n" in text
+    (specs / SPEC.name).write_text(text.replace("\nretries: 2\n", "\nretries: 0\n"), encoding="utf-8")
+    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
+    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
+    assert bag.import_errors == {}
+    return bag.dags["recon_mobile_money"]
+
+
+def units(conn: psycopg.Connection, run_id: str, outcomes: tuple[str, ...]) -> set[tuple]:
+    """(payment, session, outcome, carried from) of the run's units with one of ``outcomes``."""
+    rows = conn.execute(
+        "select left_record_keys, right_record_keys, outcome, carried_from_run_id"
+        " from recon_intermediate.int_records_matched where run_id = %s and outcome = any(%s)",
+        (run_id, list(outcomes)),
+    ).fetchall()
+    conn.rollback()  # no snapshot or lock held while the next run rebuilds the models
+    return {tuple(row) for row in rows}
+
+
+def run_breaks(conn: psycopg.Connection, run_id: str) -> set[tuple]:
+    rows = conn.execute(
+        "select left_record_keys, break_class, missing_in, is_carried_break"
+        " from reconciliation.run_breaks where run_id = %s",
+        (run_id,),
+    ).fetchall()
+    conn.rollback()
+    return {tuple(row) for row in rows}
+
+
+def test_two_fifteen_minute_runs_carry_pending_and_missing_payments_and_track_each_breaks_life(
+    mobile_money_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = Scenario(seed=11, day=DAY)
+    session_of = {session.provider_payment_id: session.session_id for session in s.sessions}
+    monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
+    warehouse.commit()
+    with s.serve(tmp_path) as connections:
+        for conn_id, value in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        first_date, second_date = s.logical_dates()
+        first = mobile_money_dag.test(logical_date=first_date)
+        breaks_1 = run_breaks(warehouse, RUN_1)
+        pending_1 = units(warehouse, RUN_1, ("pending",))
+        second = mobile_money_dag.test(logical_date=second_date)
+
+    assert (first.state, second.state) == ("success", "success")
+    statuses = warehouse.execute(
+        "select run_id, status from reconciliation.runs where spec = 'mobile_money' order by run_id"
+    ).fetchall()
+    assert statuses == [(RUN_1, "discrepancy_found"), (RUN_2, "discrepancy_found")]
+
+    # Run 1: the old processing payment is stuck, two payments of the window's first minutes are
+    # missing, and the two of its last ten minutes wait as pending (10:05:00 exactly included).
+    assert breaks_1 == {
+        (s.stuck.id, "stuck", "sessions", False),
+        (s.late_session.id, "missing", "sessions", False),
+        (s.never.id, "missing", "sessions", False),
+    }
+    assert pending_1 == {
+        (s.pending_match.id, None, "pending", None),
+        (s.pending_lost.id, None, "pending", None),
+    }
+    expected_1, expected_2 = s.expected_breaks_by_run()
+    assert Counter((row[1], row[2]) for row in breaks_1) == expected_1
+
+    # Run 2: the carried payments whose sessions arrived match; the pending one without a session is
+    # past its settlement window and missing; the one missing before is missing again (carried).
+    breaks_2 = run_breaks(warehouse, RUN_2)
+    assert breaks_2 == {
+        (s.pending_lost.id, "missing", "sessions", False),
+        (s.never.id, "missing", "sessions", True),
+    }
+    assert Counter((row[1], row[2]) for row in breaks_2) == expected_2 == s.expected_breaks()
+    assert units(warehouse, RUN_2, ("matched",)) >= {
+        (s.late_session.id, session_of[s.late_session.id], "matched", RUN_1),
+        (s.pending_match.id, session_of[s.pending_match.id], "matched", RUN_1),
+    }
+    assert units(warehouse, RUN_2, ("pending", "stuck")) == {
+        (s.young.id, None, "pending", None),
+        (s.pending_w2.id, None, "pending", None),
+    }
+
+    summaries = warehouse.execute(
+        "select run_id, matched_count, stuck_count, missing_in_right_count, missing_in_left_count,"
+        " pending_count, break_count, carried_break_count"
+        " from reconciliation.run_summary where spec = 'mobile_money' order by run_id"
+    ).fetchall()
+    assert summaries == [
+        (RUN_1, REGULAR, 1, 2, 0, 2, 3, 0),
+        (RUN_2, REGULAR + 2, 0, 2, 0, 2, 1, 1),
+    ]
+
+    lives = warehouse.execute(
+        "select left_record_keys, break_class, status, times_seen, first_seen_run_id, last_seen_run_id,"
+        " resolved_by_run_id from reconciliation.breaks where spec = 'mobile_money'"
+    ).fetchall()
+    assert sorted(lives) == sorted(
+        [
+            (s.stuck.id, "stuck", "open", 1, RUN_1, RUN_1, None),
+            (s.late_session.id, "missing", "resolved", 1, RUN_1, RUN_1, RUN_2),
+            (s.never.id, "missing", "open", 2, RUN_1, RUN_2, None),
+            (s.pending_lost.id, "missing", "open", 1, RUN_2, RUN_2, None),
+        ]
+    )
