@@ -610,7 +610,8 @@ units as (
             when outcome in ('amount_mismatch', 'group_mismatch', 'balance_mismatch') then abs(amount_difference)
             else abs(left_amount)
         end as discrepancy_amount,
-        unit_records
+        unit_records,
+        left_unit || '|' || right_unit as unit_order
 
     from classified_matches
 
@@ -647,7 +648,8 @@ units as (
         is_right_carried,
         carried_outcome,
         abs(amount) as discrepancy_amount,
-        unit_records
+        unit_records,
+        unit_key as unit_order
 
     from classified_lone
 
@@ -699,9 +701,15 @@ final as (
         -- break seen again, not a new discrepancy of this run.
         coalesce(units.carried_outcome = 'missing' and units.outcome = 'missing', false)
             as is_carried_break,
+        -- Stable across runs: the same discrepancy gets the same id. Units that share
+        -- class and keys (a key repeated three times; a record key repeated in a
+        -- source keyed on another field) are told apart by their order in time.
         md5(concat_ws('|', {{ sql_string_literal(var('spec')) }}, units.pair, units.outcome,
             coalesce(units.left_record_keys, ''), coalesce(units.right_record_keys, ''),
-            units.key_occurrence)) as unit_id,
+            row_number() over (
+                partition by units.pair, units.outcome, units.left_record_keys, units.right_record_keys
+                order by units.left_occurred_at, units.right_occurred_at, units.unit_order
+            ))) as unit_id,
         case when units.outcome in ('pending', 'missing') then units.unit_records end as carry_records,
         cast('{{ run_started_at.isoformat() }}' as timestamptz) as matched_at
 
