@@ -1,31 +1,44 @@
-"""`dbt build` of the matching project against real Postgres: unit tests, models and data tests."""
+"""`dbt build` of the matching project against real Postgres: unit tests, models and data tests in one go."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from decimal import Decimal
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
 
+from tests.dbt.harness import day_window, make_spec, rows, run_matching
+
 pytestmark = pytest.mark.integration
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-RUN = {
-    "spec": "billing",
-    "run_id": "billing/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00",
-    "window_start": "2026-11-19T00:00:00+00:00",
-    "window_end": "2026-11-20T00:00:00+00:00",
-    "left_source": "stripe",
-    "right_source": "internal",
-    "amount_tolerance": "0.01",
+# The unit tests that pin the matching semantics (dbt_project/models/intermediate/*.yml); more may exist.
+MATCHING_UNIT_TESTS = {
+    "matched_equal_key_amount_currency",
+    "amount_tolerance_absolute_is_inclusive",
+    "amount_tolerance_percent_is_inclusive",
+    "zero_decimal_currency_compared_in_its_own_units",
+    "currency_mismatch_takes_precedence_over_amount",
+    "status_mismatch_through_status_maps",
+    "attribute_mismatch_only_on_compared_attributes",
+    "late_is_strictly_beyond_late_after",
+    "missing_on_each_side_names_the_source_lacking_it",
+    "settlement_window_pending_then_missing",
+    "null_keys_never_match",
+    "repeated_keys_keep_the_earliest_others_duplicate",
+    "near_duplicates_within_time_and_amount_inclusive",
+    "fallback_rule_one_to_one_with_tie_breaks",
+    "fallback_reference_equal",
+    "fallback_reference_contains",
+    "fallback_reference_close",
+    "group_n_to_1_with_fees",
+    "balances_at_1e_8_inclusive",
+    "stuck_records_alone_or_matched",
+    "run_summary_status_and_severity",
+    "match_keys_statuses_and_stuck_per_side",
+    "grouped_side_keyed_by_its_group",
 }
-# (source, record_key, amount, currency): one of each kind of outcome.
+# (source, record_key, amount, currency): one of each common outcome.
 RECORDS = [
     ("stripe", "ch_match", "10.00", "USD"),
     ("internal", "ch_match", "10.00", "USD"),
@@ -40,107 +53,57 @@ RECORDS = [
 ]
 
 
-def dbt_build(warehouse_url: str, run: dict[str, str]) -> subprocess.CompletedProcess:
-    parts = urlsplit(warehouse_url)
-    host = parse_qs(parts.query).get("host", [parts.hostname])[0]
-    env = {
-        **os.environ,
-        "RECON_WAREHOUSE_HOST": host,
-        "RECON_WAREHOUSE_PORT": str(parts.port or 5432),
-        "RECON_WAREHOUSE_USER": parts.username or "postgres",
-        "RECON_WAREHOUSE_PASSWORD": parts.password or "",
-        "RECON_WAREHOUSE_DBNAME": parts.path.lstrip("/"),
-    }
-    dbt = str(Path(sys.executable).with_name("dbt"))
-    return subprocess.run(
-        [
-            dbt,
-            "build",
-            "--project-dir",
-            "dbt_project",
-            "--profiles-dir",
-            "dbt_project",
-            "--vars",
-            json.dumps(run),
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_dbt_build_passes_every_unit_test_and_classifies_a_seeded_run(
+    warehouse: psycopg.Connection, warehouse_url: str, tmp_path: Path
+) -> None:
+    warehouse.commit()
+    warehouse.autocommit = True
+    spec = make_spec(
+        "billing",
+        {"pairs": [{"left": "stripe", "right": "internal", "compare": {"amount": {"tolerance": "0.01"}}}]},
+        sources=("stripe", "internal"),
+    )
+    window = day_window(spec, "2026-11-19")
+    records = [
+        {"source": source, "record_key": key, "amount": amount, "currency": currency}
+        for source, key, amount, currency in RECORDS
+    ]
+    target = tmp_path / "target"
+
+    # run_matching asserts that the build (unit tests included) exits 0.
+    run_matching(
+        warehouse, warehouse_url, spec, window, records, command=("build", "--target-path", str(target))
     )
 
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    unit_tests = {
+        result["unique_id"].rsplit(".", 1)[-1]: result["status"]
+        for result in results
+        if result["unique_id"].startswith("unit_test.")
+    }
+    assert unit_tests.keys() >= MATCHING_UNIT_TESTS, MATCHING_UNIT_TESTS - unit_tests.keys()
+    assert {name: status for name, status in unit_tests.items() if status != "pass"} == {}
+    assert {result["status"] for result in results} <= {"pass", "success"}, results
 
-def seed(conn: psycopg.Connection) -> None:
-    with conn.transaction():
-        for source, key, amount, currency in RECORDS:
-            conn.execute(
-                "insert into staging.records (spec, source, run_id, window_start, window_end, record_key,"
-                " amount, currency, occurred_at, origin) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'test')",
-                (
-                    RUN["spec"],
-                    source,
-                    RUN["run_id"],
-                    RUN["window_start"],
-                    RUN["window_end"],
-                    key,
-                    Decimal(amount),
-                    currency,
-                    "2026-11-19T12:00:00+00:00",
-                ),
-            )
-
-
-def test_dbt_build_passes_unit_and_data_tests_and_classifies_every_record(
-    warehouse: psycopg.Connection, warehouse_url: str
-) -> None:
-    seed(warehouse)
-
-    completed = dbt_build(warehouse_url, RUN)
-
-    assert completed.returncode == 0, completed.stdout[-4000:]
-    results = json.loads((PROJECT_ROOT / "dbt_project" / "target" / "run_results.json").read_text())[
-        "results"
+    found = rows(
+        warehouse,
+        "select break_class, coalesce(left_record_keys, right_record_keys) as record_key, missing_in"
+        " from reconciliation.run_breaks where run_id = %s order by 2",
+        window.run_id,
+    )
+    assert [tuple(row.values()) for row in found] == [
+        ("amount_mismatch", "ch_off", None),
+        ("missing", "ch_only_internal", "stripe"),
+        ("missing", "ch_only_stripe", "internal"),
     ]
-    unit_tests = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
-    assert len(unit_tests) >= 5 and set(unit_tests.values()) == {"pass"}, unit_tests
-    breaks = warehouse.execute(
-        "select record_key, break_type, missing_in from reconciliation.fct_breaks order by record_key"
-    ).fetchall()
-    assert breaks == [
-        ("ch_off", "amount_mismatch", None),
-        ("ch_only_internal", "missing_in_source", "stripe"),
-        ("ch_only_stripe", "missing_in_source", "internal"),
+    summary = rows(
+        warehouse,
+        "select currency, matched_count, matched_within_tolerance_count, break_count, status"
+        " from reconciliation.run_summary where run_id = %s order by currency",
+        window.run_id,
+    )
+    assert [tuple(row.values()) for row in summary] == [
+        ("EUR", 0, 0, 1, "discrepancy_found"),
+        ("JPY", 1, 0, 0, "success"),
+        ("USD", 1, 1, 2, "discrepancy_found"),
     ]
-    summary = warehouse.execute(
-        "select currency, matched_count, break_count, status from reconciliation.fct_run_summary"
-        " order by currency"
-    ).fetchall()
-    assert summary == [
-        ("EUR", 0, 1, "discrepancy_found"),
-        ("JPY", 1, 0, "success"),
-        ("USD", 2, 2, "discrepancy_found"),
-    ]
-
-
-def test_rebuilding_a_run_replaces_it_and_keeps_other_runs(
-    warehouse: psycopg.Connection, warehouse_url: str
-) -> None:
-    seed(warehouse)
-    other = {**RUN, "run_id": "billing/other"}
-    with warehouse.transaction():
-        warehouse.execute(
-            "insert into staging.records (spec, source, run_id, window_start, window_end,"
-            " record_key, amount, currency, occurred_at, origin)"
-            " select spec, source, %s, window_start, window_end, record_key, amount, currency,"
-            " occurred_at, origin from staging.records where run_id = %s",
-            (other["run_id"], RUN["run_id"]),
-        )
-
-    for run in (RUN, other, RUN):
-        assert dbt_build(warehouse_url, run).returncode == 0
-
-    counts = warehouse.execute(
-        "select run_id, count(*) from reconciliation.fct_breaks group by run_id order by run_id"
-    ).fetchall()
-    assert counts == [(RUN["run_id"], 3), (other["run_id"], 3)]

@@ -1,0 +1,272 @@
+"""Matching across runs, on real Postgres through dbt: pending records, late arrivals, break lives, reruns.
+
+Each test drives whole runs (pair settings and records written, ``dbt build``) with tests/dbt/harness.py,
+then reads the result tables as an alert or a reviewer would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from recon.spec import Spec
+from recon.window import RunWindow
+from tests.dbt.harness import day_window, make_spec, rows, run_matching
+
+pytestmark = pytest.mark.integration
+
+DAY_1, DAY_2 = "2026-11-19", "2026-11-20"
+
+
+@pytest.fixture
+def conn(warehouse: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """The fresh warehouse in autocommit, so every write is visible to dbt at once."""
+    warehouse.commit()
+    warehouse.autocommit = True
+    yield warehouse
+
+
+@pytest.fixture
+def build(conn: psycopg.Connection, warehouse_url: str, tmp_path: Path):
+    """Run one window of a spec over records; dbt compiles into this test's own target folder."""
+
+    def run(spec: Spec, window: RunWindow, records: list[dict]) -> None:
+        command = ("build", "--exclude", "test_type:unit", "--target-path", str(tmp_path / "target"))
+        run_matching(conn, warehouse_url, spec, window, records, command=command)
+
+    return run
+
+
+def at(day: str, time: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T{time}+00:00")
+
+
+def record(source: str, key: str, amount: str, occurred_at: datetime) -> dict:
+    return {"source": source, "record_key": key, "amount": amount, "occurred_at": occurred_at}
+
+
+def pair_spec(settlement_window: str = "2h") -> Spec:
+    return make_spec(
+        "life",
+        {"pairs": [{"left": "left", "right": "right", "timing": {"settlement_window": settlement_window}}]},
+    )
+
+
+def units(conn: psycopg.Connection, window: RunWindow) -> dict[str, dict]:
+    """The run's units by record key (each test uses a key on one unit only)."""
+    found = rows(
+        conn,
+        "select coalesce(left_record_keys, right_record_keys) as record_key, outcome, missing_in,"
+        " carried_from_run_id, is_carried_break"
+        " from recon_intermediate.int_records_matched where run_id = %s",
+        window.run_id,
+    )
+    keys = [unit["record_key"] for unit in found]
+    assert len(keys) == len(set(keys)), found
+    return {unit.pop("record_key"): unit for unit in found}
+
+
+def run_breaks(conn: psycopg.Connection, window: RunWindow) -> list[tuple]:
+    found = rows(
+        conn,
+        "select break_class, left_record_keys, right_record_keys, missing_in from reconciliation.run_breaks"
+        " where run_id = %s",
+        window.run_id,
+    )
+    return sorted((tuple(row.values()) for row in found), key=str)
+
+
+def break_lives(conn: psycopg.Connection) -> dict[str, dict]:
+    found = rows(
+        conn,
+        "select coalesce(left_record_keys, right_record_keys) as record_key, break_class, status,"
+        " first_seen_run_id, last_seen_run_id, times_seen, resolved_by_run_id from reconciliation.breaks",
+    )
+    return {life.pop("record_key"): life for life in found}
+
+
+def test_pending_and_missing_records_are_matched_by_a_late_arrival(conn: psycopg.Connection, build) -> None:
+    spec = pair_spec()
+    day_1, day_2 = day_window(spec, DAY_1), day_window(spec, DAY_2)
+    build(
+        spec,
+        day_1,
+        [
+            {"source": "left", "record_key": "ch_ok", "amount": "10.00"},
+            {"source": "right", "record_key": "ch_ok", "amount": "10.00"},
+            # 23:00 is inside the 2-hour settlement window before midnight: not a break yet.
+            record("left", "ch_pending", "20.00", at(DAY_1, "23:00:00")),
+            record("left", "ch_missing", "30.00", at(DAY_1, "09:00:00")),
+        ],
+    )  # fmt: skip
+
+    assert {key: unit["outcome"] for key, unit in units(conn, day_1).items()} == {
+        "ch_ok": "matched",
+        "ch_pending": "pending",
+        "ch_missing": "missing",
+    }
+    assert run_breaks(conn, day_1) == [("missing", "ch_missing", None, "right")]
+
+    # Day 2: the ledger books both late; the left source does not extract day 1's charges again.
+    build(
+        spec,
+        day_2,
+        [
+            record("right", "ch_pending", "20.00", at(DAY_2, "00:30:00")),
+            record("right", "ch_missing", "30.00", at(DAY_2, "01:00:00")),
+        ],
+    )  # fmt: skip
+
+    day_2_units = units(conn, day_2)
+    assert {key: unit["outcome"] for key, unit in day_2_units.items()} == {
+        "ch_pending": "matched",
+        "ch_missing": "matched",
+    }
+    assert day_2_units["ch_pending"]["carried_from_run_id"] == day_1.run_id
+    assert day_2_units["ch_missing"]["carried_from_run_id"] == day_1.run_id
+    assert run_breaks(conn, day_2) == []
+    assert break_lives(conn) == {
+        "ch_missing": {
+            "break_class": "missing",
+            "status": "resolved",
+            "first_seen_run_id": day_1.run_id,
+            "last_seen_run_id": day_1.run_id,
+            "times_seen": 1,
+            "resolved_by_run_id": day_2.run_id,
+        }
+    }
+    summary = rows(
+        conn,
+        "select run_id, matched_count, pending_count, break_count from reconciliation.run_summary order by 1",
+    )
+    assert [tuple(row.values()) for row in summary] == [(day_1.run_id, 1, 1, 1), (day_2.run_id, 2, 0, 0)]
+
+
+def test_a_pending_record_still_absent_after_its_settlement_window_becomes_missing(
+    conn: psycopg.Connection, build
+) -> None:
+    spec = pair_spec()
+    day_1, day_2 = day_window(spec, DAY_1), day_window(spec, DAY_2)
+    build(
+        spec,
+        day_1,
+        [
+            {
+                "source": "left",
+                "record_key": "ch_late",
+                "amount": "20.00",
+                "occurred_at": at(DAY_1, "23:00:00"),
+            }
+        ],
+    )
+    assert units(conn, day_1)["ch_late"]["outcome"] == "pending"
+    assert run_breaks(conn, day_1) == []
+
+    build(
+        spec,
+        day_2,
+        [
+            {"source": "left", "record_key": "ch_other", "amount": "5.00"},
+            {"source": "right", "record_key": "ch_other", "amount": "5.00"},
+        ],
+    )
+
+    late = units(conn, day_2)["ch_late"]
+    assert late == {
+        "outcome": "missing",
+        "missing_in": "right",
+        "carried_from_run_id": day_1.run_id,
+        # Pending then missing is a new break of day 2, not one seen again.
+        "is_carried_break": False,
+    }
+    assert run_breaks(conn, day_2) == [("missing", "ch_late", None, "right")]
+    assert break_lives(conn)["ch_late"]["status"] == "open"
+
+
+def test_a_rerun_replaces_its_rows_and_counts_a_break_once_per_run(conn: psycopg.Connection, build) -> None:
+    spec = pair_spec(settlement_window="0s")
+    day_1, day_2 = day_window(spec, DAY_1), day_window(spec, DAY_2)
+    records = [
+        {"source": "left", "record_key": "ch_gone", "amount": "30.00"},
+        {"source": "left", "record_key": "ch_off", "amount": "10.00"},
+        {"source": "right", "record_key": "ch_off", "amount": "10.50"},
+    ]
+
+    build(spec, day_1, records)
+    build(spec, day_1, records)
+
+    assert run_breaks(conn, day_1) == sorted(
+        [("amount_mismatch", "ch_off", "ch_off", None), ("missing", "ch_gone", None, "right")], key=str
+    )
+    unit_count = rows(
+        conn,
+        "select count(*) as n from recon_intermediate.int_records_matched where run_id = %s",
+        day_1.run_id,
+    )
+    assert unit_count == [{"n": 2}]
+    lives = break_lives(conn)
+    assert {key: life["times_seen"] for key, life in lives.items()} == {"ch_gone": 1, "ch_off": 1}
+
+    # Day 2 sees the carried missing charge again (twice, by a rerun): one more sighting, not two.
+    build(spec, day_2, [])
+    build(spec, day_2, [])
+
+    assert units(conn, day_2) == {
+        "ch_gone": {
+            "outcome": "missing",
+            "missing_in": "right",
+            "carried_from_run_id": day_1.run_id,
+            "is_carried_break": True,
+        }
+    }
+    lives = break_lives(conn)
+    assert lives["ch_gone"]["times_seen"] == 2
+    assert lives["ch_gone"]["last_seen_run_id"] == day_2.run_id
+    assert lives["ch_gone"]["status"] == "open"
+    assert lives["ch_off"]["times_seen"] == 1
+    carried = rows(
+        conn,
+        "select break_count, carried_break_count from reconciliation.run_summary where run_id = %s",
+        day_2.run_id,
+    )
+    assert carried == [{"break_count": 0, "carried_break_count": 1}]
+
+
+def test_a_repeated_key_is_a_duplicate_break_not_a_failed_run(conn: psycopg.Connection, build) -> None:
+    spec = pair_spec(settlement_window="0s")
+    day_1 = day_window(spec, DAY_1)
+
+    # run_matching asserts that dbt build (models and data tests) exits 0.
+    build(
+        spec,
+        day_1,
+        [
+            record("left", "ch_twice", "10.00", at(DAY_1, "10:00:00")),
+            record("left", "ch_twice", "10.00", at(DAY_1, "10:00:05")),
+            record("right", "ch_twice", "10.00", at(DAY_1, "10:00:00")),
+            record("right", "ch_twice", "10.00", at(DAY_1, "11:00:00")),
+        ],
+    )  # fmt: skip
+
+    found = rows(
+        conn,
+        "select outcome, left_record_keys, right_record_keys, left_occurred_at, right_occurred_at"
+        " from recon_intermediate.int_records_matched where run_id = %s order by outcome, 2, 3",
+        day_1.run_id,
+    )
+    assert [(unit["outcome"], unit["left_record_keys"], unit["right_record_keys"]) for unit in found] == [
+        ("duplicate", "ch_twice", None),
+        ("duplicate", None, "ch_twice"),
+        ("matched", "ch_twice", "ch_twice"),
+    ]
+    matched = found[2]
+    assert (matched["left_occurred_at"], matched["right_occurred_at"]) == (at(DAY_1, "10:00:00"),) * 2
+    assert run_breaks(conn, day_1) == sorted(
+        [("duplicate", "ch_twice", None, "right"), ("duplicate", None, "ch_twice", "left")], key=str
+    )
+    lives = rows(conn, "select break_class, status from reconciliation.breaks order by break_id")
+    assert [tuple(life.values()) for life in lives] == [("duplicate", "open")] * 2
