@@ -1,0 +1,101 @@
+"""Per-entity balances to 18 decimals, end to end: the shipped ``wallet_balances`` spec through the real
+DAG against its scenario's app database, with a tolerance of 1e-8 tested on both sides of its edge.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include.scenarios.wallet_balances import Scenario
+from recon.warehouse import airflow_connection
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPEC_FILE = PROJECT_ROOT / "include" / "specs" / "wallet_balances.yml"
+SCENARIO = Scenario(seed=11, day=dt.date(2026, 11, 19))
+RUN_ID = "wallet_balances/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
+PAIR = "wallet_balances_vs_ledger"
+
+
+@pytest.fixture
+def wallets_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    specs = tmp_path_factory.mktemp("wallet-specs")
+    shutil.copy(SPEC_FILE, specs / SPEC_FILE.name)  # the shipped file, alone, as written
+    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
+    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
+    assert bag.import_errors == {}
+    return bag.dags["recon_wallet_balances"]
+
+
+def test_wallet_balances_match_their_ledger_to_the_inclusive_1e_8_edge_and_no_further(
+    wallets_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    book, plan = SCENARIO.book, SCENARIO.book.plan
+    (logical_date,) = SCENARIO.logical_dates()
+    with SCENARIO.serve(tmp_path) as connections:
+        monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
+        for conn_id, value in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        dag_run = wallets_dag.test(logical_date=logical_date)
+
+    assert dag_run.state == "success"
+    status = warehouse.execute("select status from reconciliation.runs where run_id = %s", (RUN_ID,))
+    assert status.fetchone() == ("discrepancy_found",)
+    assert warehouse.execute("select count(*) from staging.quarantine").fetchone() == (0,)
+
+    breaks = warehouse.execute(
+        "select match_key, break_class, missing_in, left_amount, right_amount, amount_difference"
+        " from reconciliation.run_breaks where run_id = %s order by break_class",
+        (RUN_ID,),
+    ).fetchall()
+    drift = book.balance(plan.drift) - book.ledger_sum(plan.drift)
+    assert drift == Decimal("-0.00000002")
+    assert breaks == [
+        (plan.drift, "balance_mismatch", None, book.balance(plan.drift), book.ledger_sum(plan.drift), drift),
+        (plan.unledgered, "missing", "ledger", book.balance(plan.unledgered), None, None),
+    ]
+    found = collections.Counter((b[1], b[2]) for b in breaks)
+    assert found == SCENARIO.expected_breaks()
+
+    # Every other wallet matched: exactly, or (the planted edge) within the inclusive tolerance, with
+    # all 18 decimals carried through staging and the sums.
+    outcomes = warehouse.execute(
+        "select match_key, outcome, amount_difference from recon_intermediate.int_records_matched"
+        " where run_id = %s and pair = %s and not is_break",
+        (RUN_ID, PAIR),
+    ).fetchall()
+    expected_matched = {
+        wallet.user_id: ("matched", Decimal(0))
+        for wallet in book.rows[0]
+        if wallet.user_id not in (plan.edge, plan.drift, plan.unledgered)
+    }
+    expected_matched[plan.edge] = ("matched_within_tolerance", Decimal("0.00000001"))
+    assert {key: (outcome, difference) for key, outcome, difference in outcomes} == expected_matched
+    entries = len(book.rows[1])
+    staged = dict(
+        warehouse.execute(
+            "select source, count(*) from staging.records where run_id = %s group by source", (RUN_ID,)
+        ).fetchall()
+    )
+    assert staged == {"balances": book.wallets, "ledger": entries}
+    currencies = warehouse.execute(
+        "select currency, count(*) from staging.records where run_id = %s and source = 'balances'"
+        " group by currency order by currency",
+        (RUN_ID,),
+    ).fetchall()
+    assert currencies == [("ETH", 4), ("EUR", 4), ("USD", 4)]
