@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -14,7 +16,7 @@ import pytest
 import yaml
 
 from include.local_stack import SandboxStack
-from include.sandbox.generator import BillingScenario, injected_breaks
+from include.sandbox.generator import billing_example, injected_breaks, injected_pending
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -58,7 +60,8 @@ def run_dag(dag, stack: SandboxStack, warehouse_url: str, monkeypatch: pytest.Mo
 
 def breaks_found(conn: psycopg.Connection) -> set[tuple]:
     rows = conn.execute(
-        "select record_key, break_type, missing_in from reconciliation.fct_breaks where run_id = %s",
+        "select coalesce(left_record_keys, right_record_keys), break_class, missing_in"
+        " from reconciliation.run_breaks where run_id = %s",
         (RUN_ID,),
     ).fetchall()
     return {tuple(row) for row in rows}
@@ -77,8 +80,15 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scenario = BillingScenario(seed=7, day=DAY)
-    expected = {(b.record_key, b.break_type, b.missing_in) for b in injected_breaks(scenario)}
+    scenario = billing_example(seed=7, day=DAY)
+    expected = {(b.record_key, b.break_class, b.missing_in) for b in injected_breaks(scenario)}
+    pending = injected_pending(scenario)
+    # The premise: every class the issue names is planted, and two charges wait in the last hour.
+    assert {b for _, b, _ in expected} == {
+        "missing", "amount_mismatch", "duplicate", "near_duplicate", "currency_mismatch", "status_mismatch",
+        "late",
+    }  # fmt: skip
+    assert len(pending) == 2
 
     with SandboxStack(scenario, tmp_path) as stack:
         first = run_dag(billing_dag, stack, warehouse_url, monkeypatch)
@@ -91,20 +101,59 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
     assert second.state == "success"
     assert after_first == expected
     assert breaks_found(warehouse) == expected, "a rerun of the window must replace, not add"
-    assert run_row(warehouse) == ("discrepancy_found", None)
     totals = warehouse.execute(
         "select sum(break_count), sum(missing_in_left_count), sum(missing_in_right_count),"
-        " sum(amount_mismatch_count) from reconciliation.fct_run_summary where run_id = %s",
+        " sum(amount_mismatch_count), sum(duplicate_count), sum(near_duplicate_count),"
+        " sum(currency_mismatch_count), sum(status_mismatch_count), sum(late_count), sum(pending_count)"
+        " from reconciliation.run_summary where run_id = %s",
         (RUN_ID,),
     ).fetchone()
-    assert totals == (12, 3, 4, 5)
+    assert totals == (17, 3, 4, 5, 1, 1, 1, 1, 1, 2)
+
+    # Pending charges are units of the run, not breaks; the stripe side is where they are.
+    units = warehouse.execute(
+        "select left_record_keys, outcome, is_break, missing_in from recon_intermediate.int_records_matched"
+        " where run_id = %s and outcome = 'pending'",
+        (RUN_ID,),
+    ).fetchall()
+    assert sorted(units) == sorted((key, "pending", False, "internal") for key in pending)
+    assert not {key for key, _, _ in breaks_found(warehouse)} & pending
+
+    # The run row: status by tolerance_percent (1 %, per pair and currency), severity, counts, advice.
+    summary = warehouse.execute(
+        "select currency, break_count, discrepancy_percent, status from reconciliation.run_summary"
+        " where run_id = %s",
+        (RUN_ID,),
+    ).fetchall()
+    over = [c for c, breaks, percent, _ in summary if breaks and percent > Decimal(1)]
+    expected_status = "discrepancy_found" if over else "success"
+    assert {c: status for c, _, _, status in summary} == {
+        c: "discrepancy_found" if c in over else "success" for c, _, _, _ in summary
+    }
+    run = warehouse.execute(
+        "select status, error_message, severity, break_count, pending_count, break_counts, recommendations"
+        " from reconciliation.runs where run_id = %s",
+        (RUN_ID,),
+    ).fetchone()
+    status, error, severity, break_count, pending_count, break_counts, recommendations = run
+    assert (status, error) == (expected_status, None)
+    assert severity in ("info", "warning", "critical")
+    assert (break_count, pending_count) == (17, 2)
+    assert break_counts == {
+        "missing": 7, "amount_mismatch": 5, "duplicate": 1, "near_duplicate": 1, "currency_mismatch": 1,
+        "status_mismatch": 1, "late": 1,
+    }  # fmt: skip
+    assert len(recommendations) >= len(break_counts) + 1  # one per class (missing: per side), and pending
+    assert all(isinstance(r, str) and len(r.split()) >= 5 and r.endswith(".") for r in recommendations)
+    assert any("pending" in r for r in recommendations)
+
     assert sorted(item["channel"] for item in received_first) == ["pagerduty", "slack"]
     assert len(received) == 4, "each run sends one Slack message and one PagerDuty event"
     slack = next(item["body"] for item in received_first if item["channel"] == "slack")
     pagerduty = next(item["body"] for item in received_first if item["channel"] == "pagerduty")
-    assert "12 breaks" in slack["text"]
+    assert "17 breaks" in slack["text"]
     assert pagerduty["event_action"] == "trigger"
-    assert pagerduty["payload"]["summary"].endswith("12 breaks")
+    assert pagerduty["payload"]["summary"].endswith("17 breaks")
     assert "@example.com" not in str(slack) + str(pagerduty), "customer emails must be masked"
 
 
@@ -115,7 +164,7 @@ def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scenario = BillingScenario(seed=7, day=DAY, negative_amounts=2)
+    scenario = replace(billing_example(seed=7, day=DAY), negative_amounts=2)
 
     with SandboxStack(scenario, tmp_path) as stack:
         dag_run = run_dag(billing_dag, stack, warehouse_url, monkeypatch)
@@ -126,7 +175,7 @@ def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published
     assert status == "error"
     assert "validate_staging" in error and "expect_column_values_to_be_between on amount: 2" in error
     assert received == []
-    assert warehouse.execute("select to_regclass('reconciliation.fct_breaks')").fetchone() == (None,)
+    assert warehouse.execute("select to_regclass('reconciliation.run_breaks')").fetchone() == (None,)
     assert warehouse.execute("select count(*) from reconciliation.alert_outbox").fetchone() == (0,)
 
 
@@ -137,7 +186,7 @@ def test_an_unreachable_source_fails_naming_its_connection_and_publishes_nothing
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scenario = BillingScenario(seed=7, day=DAY)
+    scenario = billing_example(seed=7, day=DAY)
 
     with SandboxStack(scenario, tmp_path) as stack:
         stack.stripe.stop()  # the Stripe API goes away: its port now refuses connections
