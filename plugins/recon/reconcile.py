@@ -156,6 +156,8 @@ class Pair(_Exact):
         names = [rule.name for rule in self.rules]
         if len(set(names)) != len(names):
             raise ValueError(f"rule names must be unique within a pair, got {names}")
+        if self.group and len(self.key_fields.left) != 1:
+            raise ValueError("a grouped pair matches the group's one field: give the other side one key field")
         return self
 
     @property

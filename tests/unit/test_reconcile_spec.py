@@ -156,3 +156,12 @@ def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
     )
     assert balances["amount_tolerance"] == Decimal("0.00000001")
     assert balances["near_fields"] is None
+
+
+def test_a_grouped_pair_needs_a_single_key_field(tmp_path: Path) -> None:
+    pair = {"left": "app", "right": "psp", "keys": ["record_key", "reference"], "group": {"side": "right"}}
+
+    message = load_error(write_spec(tmp_path, {"pairs": [pair]}))
+
+    assert "field 'reconcile.pairs.0'" in message
+    assert "give the other side one key field" in message
