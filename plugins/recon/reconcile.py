@@ -157,7 +157,7 @@ class Pair(_Exact):
         if len(set(names)) != len(names):
             raise ValueError(f"rule names must be unique within a pair, got {names}")
         if self.group and len(self.key_fields.left) != 1:
-            raise ValueError("a grouped pair matches the group's one field: give the other side one key field")
+            raise ValueError("a grouped pair matches on one field: give the other side one key field")
         return self
 
     @property
