@@ -516,8 +516,9 @@ lone_units as (
 
     from side_units
     inner join settings on side_units.pair = settings.pair
-    where side_units.is_duplicate
-        or not exists (
+    -- Duplicates are never matched, so they are lone too. Two anti-joins, no OR:
+    -- an OR around NOT EXISTS would make Postgres probe all_matches row by row.
+    where not exists (
             select from all_matches
             where all_matches.pair = side_units.pair
                 and side_units.side = 'left'
