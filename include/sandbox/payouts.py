@@ -5,10 +5,11 @@ Stripe pays out every day: a payout created on day *d* (06:00 UTC) settles the c
 them). The bank books each payout one or two days later, on the operating account's daily statement
 (``stmt_YYYYMMDD.csv``, one file per booking day), with the payout id inside the free-text purpose.
 
-Three things are planted, each on its own payout (``PayoutWeek.plan``):
+Four things are planted, each on its own payout (``PayoutWeek.plan``):
 
 * ``unbalanced``: the payout's amount is ``break_minor`` more than the net of what it settles;
 * ``unbooked``: the bank never books the payout;
+* ``misbooked``: the bank books ``shortfall_minor`` less than the payout;
 * ``recent``: the last payout of the week, which the bank books after the week is over (its line is in
   the next Monday's statement, which a run of this week does not read).
 
@@ -60,6 +61,7 @@ class Plan:
 
     unbalanced: str
     unbooked: str
+    misbooked: str
     recent: str
 
 
@@ -71,12 +73,13 @@ class PayoutWeek:
     monday: dt.date
     charges_per_payout: int = 4
     break_minor: int = 100
+    shortfall_minor: int = 1
 
     def __post_init__(self) -> None:
         if self.monday.weekday() != 0:
             raise ValueError(f"{self.monday} is not a Monday")
-        if self.charges_per_payout < 1 or self.break_minor == 0:
-            raise ValueError("charges_per_payout must be at least 1 and break_minor not 0")
+        if self.charges_per_payout < 1 or self.break_minor == 0 or self.shortfall_minor == 0:
+            raise ValueError("charges_per_payout must be at least 1, break_minor and shortfall_minor not 0")
 
     @property
     def window(self) -> tuple[dt.datetime, dt.datetime]:
@@ -114,12 +117,14 @@ class PayoutWeek:
         rng = random.Random(f"recon-payout-week:{self.seed}:{self.monday.isoformat()}")
         by_day = sorted(self._settled.payouts, key=lambda p: (p["created"], p["currency"], p["id"]))
         recent = next(p for p in reversed(by_day) if p["currency"] == "usd")
-        # The unbooked payout is older than the settlement window (created Monday to Thursday), so
-        # it is missing, not pending; the unbalanced one is any other payout but the recent one.
-        early = [p["id"] for p in by_day if p["created"] < self._epoch(self.monday + dt.timedelta(days=4))]
-        unbooked = rng.choice(early)
-        unbalanced = rng.choice([p["id"] for p in by_day if p["id"] not in (unbooked, recent["id"])])
-        return Plan(unbalanced=unbalanced, unbooked=unbooked, recent=recent["id"])
+        # The unbooked and misbooked payouts, and the misbooked one's bank line (at most two days
+        # later), are older than a three-day settlement window (created Monday to Wednesday), so they
+        # are missing, not pending; the unbalanced one is any other but the recent one.
+        early = [p["id"] for p in by_day if p["created"] < self._epoch(self.monday + dt.timedelta(days=3))]
+        unbooked, misbooked = rng.sample(early, 2)
+        taken = (unbooked, misbooked, recent["id"])
+        unbalanced = rng.choice([p["id"] for p in by_day if p["id"] not in taken])
+        return Plan(unbalanced=unbalanced, unbooked=unbooked, misbooked=misbooked, recent=recent["id"])
 
     def bank_lines(self) -> list[BankLine]:
         """Every line the bank books for the week's payouts, this week's and the recent one's."""
@@ -135,7 +140,14 @@ class PayoutWeek:
                 lag = min(lag, (sunday - created).days)  # booked inside the week
             booked = created + dt.timedelta(days=lag)
             ref = f"BR{booked:%Y%m%d}{number:05d}"
-            lines.append(BankLine(ref, booked, payout["id"], payout["amount"], payout["currency"]))
+            amount = payout["amount"] - (self.shortfall_minor if payout["id"] == self.plan.misbooked else 0)
+            lines.append(BankLine(ref, booked, payout["id"], amount, payout["currency"]))
+        paid = {(p["currency"], p["amount"]) for p in self.objects.payouts}
+        misbooked = next(b for b in lines if b.payout_id == self.plan.misbooked)
+        if (misbooked.currency, misbooked.amount_minor) in paid:
+            raise ValueError(
+                f"seed {self.seed}: the misbooked line's amount equals a payout's; choose another"
+            )
         return lines
 
     def statements(self) -> dict[str, str]:

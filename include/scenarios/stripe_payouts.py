@@ -2,10 +2,12 @@
 
 The spec runs weekly, so the scenario is the week (Monday to Monday, UTC) that holds ``day``. The Stripe
 sandbox serves the week's payouts and every balance transaction they settle; the SFTP sandbox holds the
-bank's daily statements (``include.sandbox.payouts``). Three payouts are planted, each on its own:
+bank's daily statements (``include.sandbox.payouts``). Four payouts are planted, each on its own:
 
 * one pays out 1.00 more than the net of what it settles: ``group_mismatch`` (payouts vs settlement);
 * one the bank never books, created early in the week: ``missing`` at the bank;
+* one the bank books 0.01 short, early in the week: the rule wants equal amounts, so nothing matches
+  it, and it is two breaks: the payout ``missing`` at the bank, the bank line ``missing`` in payouts;
 * the last USD payout, created on Sunday, which the bank books the next Monday (in a statement this
   window does not read): ``pending``, inside the three-day settlement window, so not a break.
 
@@ -67,4 +69,6 @@ class Scenario:
 
     def expected_breaks(self) -> collections.Counter[tuple[str, str | None]]:
         # The recent payout is pending (not a break); the unbalanced one is booked by the bank.
-        return collections.Counter({("group_mismatch", None): 1, ("missing", "bank"): 1})
+        return collections.Counter(
+            {("group_mismatch", None): 1, ("missing", "bank"): 2, ("missing", "payouts"): 1}
+        )

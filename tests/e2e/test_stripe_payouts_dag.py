@@ -46,6 +46,7 @@ def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     week, plan = SCENARIO.week, SCENARIO.week.plan
+    misbooked_line = next(line for line in week.bank_lines() if line.payout_id == plan.misbooked)
     (logical_date,) = SCENARIO.logical_dates()
     with SCENARIO.serve(tmp_path) as connections:
         monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
@@ -65,6 +66,8 @@ def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_
     assert sorted(breaks) == sorted(
         [
             ("payouts_vs_bank", plan.unbooked, "missing", "bank"),
+            ("payouts_vs_bank", plan.misbooked, "missing", "bank"),
+            ("payouts_vs_bank", misbooked_line.bank_ref, "missing", "payouts"),
             ("payouts_vs_settlement", plan.unbalanced, "group_mismatch", None),
         ]
     )
@@ -101,7 +104,7 @@ def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_
     )
     assert summary == {
         "payouts_vs_settlement": [payouts - 1, 0, 1, 0, 0, 1],
-        "payouts_vs_bank": [payouts - 2, 1, 0, 0, 1, 1],
+        "payouts_vs_bank": [payouts - 3, 1, 0, 1, 2, 3],
     }
     pending = warehouse.execute(
         "select left_record_keys from recon_intermediate.int_records_matched"
@@ -115,7 +118,7 @@ def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_
         " where run_id = %s and pair = 'payouts_vs_bank' and outcome = 'matched' group by match_rule",
         (RUN_ID,),
     ).fetchall()
-    assert rules == [("same_amount_within_3_days", payouts - 2)]
+    assert rules == [("same_amount_within_3_days", payouts - 3)]
     staged = dict(
         warehouse.execute(
             "select source, count(*) from staging.records where run_id = %s group by source",
