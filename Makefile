@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo psql test bench-load bench-extract lint clean
+.PHONY: install system-deps manifest demo psql test bench-load bench-match bench-extract lint clean
 
 install: $(VENV)/.installed
 
@@ -32,7 +32,7 @@ manifest: install
 	$(DBT) parse --quiet --project-dir dbt_project --profiles-dir dbt_project
 
 demo: manifest
-	$(PY) -m include.demo $(if $(DAY),--day $(DAY)) $(if $(SEED),--seed $(SEED))
+	$(PY) -m include.demo $(if $(SPEC),--spec $(SPEC)) $(if $(DAY),--day $(DAY)) $(if $(SEED),--seed $(SEED))
 
 # Query the demo's result tables: `make psql`, or `make psql Q="select ..."`.
 psql: install
@@ -44,6 +44,10 @@ test: manifest system-deps
 # recon's CSV staging load against raw `psql \copy` of the same file (include/bench/README.md).
 bench-load: manifest
 	$(PY) -m include.bench.load --rows $(or $(ROWS),1000000 10000000) $(if $(REPEAT),--repeat $(REPEAT))
+
+# recon's matching (load + dbt) against datacompy and COPY + one full outer join (include/bench/README.md).
+bench-match: manifest
+	$(PY) -m include.bench.match --rows $(or $(ROWS),1000000 10000000)
 
 # API extractors (Stripe SDK, REST, GraphQL) against the sandbox, beside a bare httpx pager.
 bench-extract: install
