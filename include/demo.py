@@ -1,8 +1,12 @@
-"""`make demo`: one reconciliation end to end, on the embedded warehouse and the sandbox sources.
+"""`make demo SPEC=<name>`: one example spec end to end, on the embedded warehouse and sandbox peers.
 
-Starts the warehouse (embedded Postgres unless RECON_WAREHOUSE_URL is set) and the sandbox peers,
-migrates Airflow's SQLite metadata DB under .airflow/, runs `airflow dags test` for one day, stops
-what it started and prints what the run found and which alerts on-call would have received.
+Loads the spec's scenario (include/scenarios/<name>.py; stripe_billing when no SPEC is given), starts
+the warehouse (embedded Postgres unless RECON_WAREHOUSE_URL is set), the scenario's peers and the
+local alert receiver, migrates Airflow's SQLite metadata DB under .airflow/, runs `airflow dags test
+recon_<name>` for each of the scenario's logical dates, stops what it started and prints what the last
+run found: its summary per pair and currency, its breaks by class beside the scenario's expected
+ones, its recommendations and the alerts on-call would have received. Exits non-zero when the run
+failed or its breaks differ from the expected ones.
 """
 
 from __future__ import annotations
@@ -13,63 +17,81 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from include.local_stack import PROJECT_ROOT, SandboxStack, airflow_environment
-from include.sandbox.generator import BillingScenario, injected_breaks
+from include.local_stack import PROJECT_ROOT, airflow_environment, alert_connections, connection_environment
+from include.sandbox.alert_receiver import AlertReceiver
+from include.scenarios import scenario_module
 from recon.masking import mask_text
 from recon.warehouse import configured_url, start_embedded
 
-DAG_ID = "recon_stripe_billing"
+DEFAULT_SPEC = "stripe_billing"
 DEMO_DIR = PROJECT_ROOT / ".demo"
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    scenario = BillingScenario(seed=args.seed, day=args.day)
+    scenario = scenario_module(args.spec).Scenario(seed=args.seed, day=args.day)
+    dag_id = f"recon_{args.spec}"
     warehouse_url = configured_url() or start_embedded(DEMO_DIR / "warehouse" / "pgdata")
     where = (
         "configured warehouse (RECON_WAREHOUSE_URL)"
         if configured_url()
-        else (f"embedded Postgres under {DEMO_DIR / 'warehouse'}")
+        else f"embedded Postgres under {DEMO_DIR / 'warehouse'}"
     )
-    print(f"recon demo: {DAG_ID} for {args.day} (seed {args.seed}) on the {where}", flush=True)
+    print(f"recon demo: {dag_id} for {args.day} (seed {args.seed}) on the {where}", flush=True)
     env = {**os.environ, **airflow_environment(AIRFLOW_HOME)}
     _migrate_airflow(env)
-    with SandboxStack(scenario, DEMO_DIR / "sandbox") as stack:
-        env.update(stack.environment(warehouse_url))
-        logical_date = dt.datetime.combine(args.day + dt.timedelta(days=1), dt.time(), dt.UTC)
-        print(f"running: airflow dags test {DAG_ID} {logical_date.isoformat()} ...", flush=True)
-        completed = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("airflow")),
-                "dags",
-                "test",
-                DAG_ID,
-                logical_date.isoformat(),
-            ],
-            env=env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-        )
-        log_path = DEMO_DIR / "airflow-dags-test.log"
-        log_path.write_text(mask_text(completed.stdout + completed.stderr), encoding="utf-8")
-        received = stack.receiver.received() if stack.receiver else []
-    return _report(warehouse_url, scenario, completed.returncode, log_path, received)
+    workdir = DEMO_DIR / "sandbox" / args.spec
+    store = DEMO_DIR / "sandbox" / "alerts" / "received.jsonl"
+    store.unlink(missing_ok=True)
+    failed = 0
+    with ExitStack() as stack:
+        connections = stack.enter_context(scenario.serve(workdir))
+        receiver = stack.enter_context(AlertReceiver(store))
+        env.update(connection_environment({**connections, **alert_connections(receiver)}, warehouse_url))
+        log_path = DEMO_DIR / f"airflow-dags-test-{args.spec}.log"
+        log = []
+        for logical_date in scenario.logical_dates():
+            print(f"running: airflow dags test {dag_id} {logical_date.isoformat()} ...", flush=True)
+            completed = subprocess.run(
+                [
+                    str(Path(sys.executable).with_name("airflow")),
+                    "dags",
+                    "test",
+                    dag_id,
+                    logical_date.isoformat(),
+                ],
+                env=env,
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+            )
+            log.append(mask_text(completed.stdout + completed.stderr))
+            failed = failed or completed.returncode
+        log_path.write_text("\n".join(log), encoding="utf-8")
+        received = receiver.received()
+    return _report(warehouse_url, args.spec, scenario, failed, log_path, received)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument(
+        "--spec",
+        default=DEFAULT_SPEC,
+        help="the example spec to run: include/specs/<spec>.yml with include/scenarios/<spec>.py",
+    )
+    parser.add_argument(
         "--day",
         type=dt.date.fromisoformat,
         default=dt.date(2026, 11, 19),
-        help="the day to reconcile (window [day, day+1) UTC)",
+        help="the day the scenario's data is for",
     )
     parser.add_argument("--seed", type=int, default=42, help="data generator seed")
     return parser
@@ -84,13 +106,11 @@ def _migrate_airflow(env: dict[str, str]) -> None:
         raise SystemExit(f"airflow db migrate failed (exit {done.returncode})")
 
 
-def _report(
-    url: str, scenario: BillingScenario, returncode: int, log_path: Path, received: list[dict]
-) -> int:
+def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path, received: list[dict]) -> int:
     with psycopg.connect(url, row_factory=dict_row) as conn:
+        # The last run: the logical dates run in order, so the one started last (a rerun restarts it).
         run = conn.execute(
-            "select * from reconciliation.runs where spec = 'stripe_billing' and window_start = %s",
-            (dt.datetime.combine(scenario.day, dt.time(), dt.UTC),),
+            "select * from reconciliation.runs where spec = %s order by started_at desc limit 1", (spec,)
         ).fetchone()
         if run is None or run["status"] not in ("success", "discrepancy_found"):
             print(
@@ -99,37 +119,33 @@ def _report(
             )
             return returncode or 1
         summary = conn.execute(
-            "select * from reconciliation.fct_run_summary where run_id = %s order by currency",
+            "select * from reconciliation.run_summary where run_id = %s order by pair, currency",
             (run["run_id"],),
         ).fetchall()
         found = conn.execute(
-            "select break_type, missing_in, count(*) as n from reconciliation.fct_breaks"
+            "select break_class, missing_in, count(*) as n from reconciliation.run_breaks"
             " where run_id = %s group by 1, 2 order by 1, 2",
             (run["run_id"],),
         ).fetchall()
         quarantined = conn.execute(
             "select count(*) as n from staging.quarantine where run_id = %s", (run["run_id"],)
         ).fetchone()["n"]
-    expected = Counter((b.break_type, b.missing_in) for b in injected_breaks(scenario))
-    print(f"\nrun {run['run_id']}: {run['status'].upper()}")
-    print(
-        f"{'currency':<8} {'stripe total':>14} {'(n)':>5} {'internal total':>15} {'(n)':>5} "
-        f"{'discrepancy':>12} {'%':>8}"
-    )
-    for row in summary:
-        print(
-            f"{row['currency']:<8} {row['left_total_amount']:>14} {row['left_record_count']:>5} "
-            f"{row['right_total_amount']:>15} {row['right_record_count']:>5} "
-            f"{row['discrepancy_amount']:>12} {row['discrepancy_percent'] or 0:>8}"
-        )
-    print("\nbreaks found (injected by the generator):")
-    for row in found:
-        label = f"{row['break_type']}" + (f" ({row['missing_in']})" if row["missing_in"] else "")
-        print(f"  {label:<36} {row['n']:>4}  ({expected.get((row['break_type'], row['missing_in']), 0)})")
+    expected = scenario.expected_breaks()
+    got = Counter({(row["break_class"], row["missing_in"]): row["n"] for row in found})
+    print(f"\nrun {run['run_id']}: {run['status'].upper()} (severity {run['severity']})")
+    _print_summary(summary)
+    print("\nbreaks by class: found (expected)")
+    for key in sorted(set(got) | set(expected), key=lambda k: (k[0], k[1] or "")):
+        label = key[0] + (f" (missing in {key[1]})" if key[1] else "")
+        mark = "" if got[key] == expected[key] else "   <-- differs"
+        print(f"  {label:<40} {got[key]:>4}  ({expected[key]}){mark}")
     print(f"  quarantined rows: {quarantined}")
+    print("\nrecommendations:")
+    for sentence in run["recommendations"] or []:
+        print(f"  - {sentence}")
     print(
-        "\nresult tables (schema reconciliation): fct_run_summary, fct_breaks, runs, integrity_results,"
-        f" alert_outbox\n  warehouse: {_redact(url)}  (query it with: make psql)"
+        "\nresult tables (schema reconciliation): runs, run_summary, run_breaks, breaks, matches,"
+        f" integrity_results, alert_outbox\n  warehouse: {_redact(url)}  (query it with: make psql)"
     )
     print(
         "\nalerts received by the local Slack/PagerDuty endpoint "
@@ -140,10 +156,32 @@ def _report(
         body = item["body"]
         text = body.get("text") if item["channel"] == "slack" else body.get("payload", {}).get("summary")
         path = "/".join(item["path"].split("/")[:2]) + "/..."  # the rest of a webhook path is its secret
-        print(f"  {item['channel']:<9} {path}: {text}")
-    matches = Counter({(r["break_type"], r["missing_in"]): r["n"] for r in found}) == expected
+        first_line = (text or "").splitlines()[0] if text else text
+        print(f"  {item['channel']:<9} {path}: {first_line}")
+    matches = got == expected
     print(f"\nall injected discrepancies found, nothing else: {'yes' if matches else 'NO'}")
     return 0 if returncode == 0 and matches else 1
+
+
+def _print_summary(summary: list[dict]) -> None:
+    print(
+        f"{'pair':<28} {'currency':<8} {'left total':>14} {'(n)':>5} {'right total':>14} {'(n)':>5}"
+        f" {'breaks':>6} {'pending':>7} {'discrepancy':>12} {'%':>8}  status"
+    )
+    for row in summary:
+        print(
+            f"{row['pair']:<28} {row['currency']:<8} {row['left_total_amount']:>14}"
+            f" {row['left_record_count']:>5} {row['right_total_amount']:>14} {row['right_record_count']:>5}"
+            f" {row['break_count']:>6}"
+            f" {row['pending_count']:>7} {row['discrepancy_amount']:>12} {row['discrepancy_percent']:>8}"
+            f"  {row['status']}"
+        )
+    if summary:
+        first = summary[0]
+        print(
+            f"  (left = {first['left_source']}, right = {first['right_source']}; a pair and currency within"
+            f" tolerance_percent {first['tolerance_percent']} % succeeds, its breaks kept)"
+        )
 
 
 def _redact(url: str) -> str:
