@@ -235,6 +235,16 @@ def test_a_rerun_replaces_its_rows_and_counts_a_break_once_per_run(conn: psycopg
     )
     assert carried == [{"break_count": 0, "carried_break_count": 1}]
 
+    # Day 1 rerun after day 2, the ledger's amount corrected: the rerun resolves the fixed break, and the
+    # missing charge, already seen by the newer day 2, is neither counted a third time nor seen last on day 1.
+    build(spec, day_1, [*records[:2], {"source": "right", "record_key": "ch_off", "amount": "10.00"}])
+
+    lives = break_lives(conn)
+    assert lives["ch_off"]["status"] == "resolved"
+    assert lives["ch_off"]["resolved_by_run_id"] == day_1.run_id
+    assert lives["ch_gone"]["times_seen"] == 2
+    assert lives["ch_gone"]["last_seen_run_id"] == day_2.run_id
+
 
 def test_a_repeated_key_is_a_duplicate_break_not_a_failed_run(conn: psycopg.Connection, build) -> None:
     spec = pair_spec(settlement_window="0s")

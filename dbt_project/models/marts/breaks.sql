@@ -45,6 +45,7 @@ existing as (
         cast(null as text) as first_seen_run_id,
         cast(null as timestamptz) as first_seen_at,
         cast(null as text) as last_seen_run_id,
+        cast(null as timestamptz) as last_seen_at,
         cast(null as integer) as times_seen,
         cast(null as text) as status
     where false
@@ -83,10 +84,17 @@ seen as (
         found.reference,
         coalesce(existing.first_seen_run_id, found.run_id) as first_seen_run_id,
         coalesce(existing.first_seen_at, found.window_end) as first_seen_at,
-        found.run_id as last_seen_run_id,
-        found.window_end as last_seen_at,
+        -- A rerun of an older window (after a newer run saw the break) is not a
+        -- new sighting: it neither counts again nor moves last seen back.
+        case when existing.last_seen_at > found.window_end then existing.last_seen_run_id
+            else found.run_id end as last_seen_run_id,
+        greatest(existing.last_seen_at, found.window_end) as last_seen_at,
         coalesce(existing.times_seen, 0)
-            + case when existing.last_seen_run_id = found.run_id then 0 else 1 end as times_seen,
+            + case
+                when existing.last_seen_run_id = found.run_id then 0
+                when existing.last_seen_at > found.window_end then 0
+                else 1
+            end as times_seen,
         case when existing.status = 'ignored' then 'ignored' else 'open' end as status,
         cast(null as text) as resolved_by_run_id,
         cast(null as timestamptz) as resolved_at
