@@ -126,6 +126,8 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
         (RUN_ID,),
     ).fetchall()
     over = [c for c, breaks, percent, _ in summary if breaks and percent > Decimal(1)]
+    within = [c for c, breaks, percent, _ in summary if breaks and percent <= Decimal(1)]
+    assert over and within, "the premise: the day has currencies on both sides of the 1 % line"
     expected_status = "discrepancy_found" if over else "success"
     assert {c: status for c, _, _, status in summary} == {
         c: "discrepancy_found" if c in over else "success" for c, _, _, _ in summary
