@@ -81,12 +81,11 @@ class WalletBook:
                 for n, at in enumerate(times)
             ]
             if user == self.plan.unledgered:
-                own = []
+                # A balance the app changed with no ledger entry behind it: the entries never exist.
+                balance = sum((e.amount for e in own), Decimal(0))
             else:
                 entries.extend(own)
-            balance = sum((e.amount for e in own), Decimal(0)) + offsets.get(user, Decimal(0))
-            if user == self.plan.unledgered:
-                balance = _amount(rng)
+                balance = sum((e.amount for e in own), Decimal(0)) + offsets.get(user, Decimal(0))
             wallets.append(Wallet(user, balance, currency, times[-1]))
         return wallets, entries
 
