@@ -21,7 +21,7 @@
     break, and a pending record past its settlement window becomes `missing`. -#}
 
 {%- set run_id = sql_string_literal(var('run_id')) -%}
-{%- set rounds = var('recon_fallback_rounds', 10) | int -%}
+{%- set rounds = var('recon_fallback_rounds', 30) | int -%}
 {%- set edge_order = 'rule_order, amount_gap, time_gap, left_record_keys, right_record_keys, left_unit, right_unit' -%}
 
 with

@@ -97,6 +97,9 @@ def payout_to_record(
             "currency": currency,
             "occurred_at": moment(payout, window_by),
             "status": payout.get("status"),
+            # Banks print the payout id in the line's text: a fallback rule with
+            # `reference: contains` matches a statement line to its payout by it.
+            "reference": key,
             "attributes": {
                 "arrival_date": optional_moment(payout, "arrival_date"),
                 "created": optional_moment(payout, "created"),
