@@ -37,31 +37,38 @@ def recommend(finding: Finding) -> str:
         absent = finding.missing_in or right
         present = left if absent == right else right
         return (
-            f"{_records(n)} {_are(n)} in {present} but not in {absent}: check that {absent} receives them"
-            f" (webhook delivery, exports, sync jobs), or sync them."
+            f"{_records(n)} {_are(n)} in {present} but not in {absent}: check that {absent} receives"
+            f" {'it' if n == 1 else 'them'} (webhook delivery, exports, sync jobs), or sync"
+            f" {'it' if n == 1 else 'them'}."
         )
+
+    def verb(singular: str, plural: str) -> str:
+        return singular if n == 1 else plural
+
+    them = verb("it", "them")
     sentences = {
-        "amount_mismatch": f"{_records(n)} differ in amount between {left} and {right} beyond the tolerance:"
-        " check fees, partial captures and refunds, and rounding.",
-        "currency_mismatch": f"{_records(n)} carry a different currency in {left} and {right}: check the"
-        " currency each side records (presentment vs settlement currency, export mapping).",
-        "status_mismatch": f"{_records(n)} have a different status in {left} and {right} (for example"
-        " refunded on one side, paid on the other): update the side that missed the change.",
-        "attribute_mismatch": f"{_records(n)} differ between {left} and {right} in a compared field:"
-        " correct the side that is wrong.",
-        "late": f"{_records(n)} were recorded in {left} and {right} further apart than allowed: check for"
-        " delayed processing or clock problems.",
-        "duplicate": f"{_records(n)} repeat a key already seen on the same side: remove the repeats or fix"
-        " the double write.",
-        "near_duplicate": f"{_records(n)} look like repeats (same customer and amount within minutes):"
-        " check for double submissions and refund the extra payment if it was charged.",
-        "group_mismatch": f"{_records(n)} group totals (for example payouts against the transactions they"
-        f" settle) differ between {left} and {right}: check fees, refunds and adjustments in the group.",
-        "balance_mismatch": f"{_records(n)} balances differ between {left} and {right}: replay the ledger"
-        " entries of those entities and correct the balance.",
+        "amount_mismatch": f"{_records(n)} {verb('differs', 'differ')} in amount between {left} and"
+        f" {right} beyond the tolerance: check fees, partial captures and refunds, and rounding.",
+        "currency_mismatch": f"{_records(n)} {verb('carries', 'carry')} a different currency in {left} and"
+        f" {right}: check the currency each side records (presentment vs settlement, export mapping).",
+        "status_mismatch": f"{_records(n)} {verb('has', 'have')} a different status in {left} and {right}"
+        " (for example refunded on one side, paid on the other): update the side that missed the change.",
+        "attribute_mismatch": f"{_records(n)} {verb('differs', 'differ')} between {left} and {right} in a"
+        " compared field: correct the side that is wrong.",
+        "late": f"{_records(n)} {verb('was', 'were')} recorded in {left} and {right} further apart than"
+        " allowed: check for delayed processing or clock problems.",
+        "duplicate": f"{_records(n)} {verb('repeats', 'repeat')} a key already seen on the same side:"
+        " remove the repeats or fix the double write.",
+        "near_duplicate": f"{_records(n)} {verb('looks', 'look')} like a repeat (same customer and amount"
+        " within minutes): check for double submissions and refund the extra payment if it was charged.",
+        "group_mismatch": f"{n} {verb('group total', 'group totals')} (for example a payout against the"
+        f" transactions it settles) {verb('differs', 'differ')} between {left} and {right}: check fees,"
+        " refunds and adjustments in the group.",
+        "balance_mismatch": f"{n} {verb('balance differs', 'balances differ')} between {left} and {right}:"
+        " replay the ledger entries of the entity and correct the balance.",
         "stuck": f"{_records(n)} {_are(n)} stuck"
         + (f" in {', '.join(finding.statuses)}" if finding.statuses else "")
-        + " for longer than allowed: retry or cancel them with the provider.",
+        + f" for longer than allowed: retry or cancel {them} with the provider.",
     }
     return sentences.get(cls, f"{_records(n)} came out as {cls} between {left} and {right}.")
 

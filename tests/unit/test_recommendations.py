@@ -35,7 +35,7 @@ def test_every_class_gets_its_own_advice() -> None:
     sentences = [recommend(finding(name, 2, missing_in="internal")) for name in classes]
 
     assert len(set(sentences)) == len(classes)
-    assert all(sentence.startswith("2 records") and sentence.endswith(".") for sentence in sentences)
+    assert all(sentence.startswith("2 ") and sentence.endswith(".") for sentence in sentences)
 
 
 def test_largest_findings_come_first_then_pending_and_still_open() -> None:
@@ -48,3 +48,16 @@ def test_largest_findings_come_first_then_pending_and_still_open() -> None:
     assert "pending inside the settlement window" in sentences[2]
     assert "still missing" in sentences[3]
     assert all("0 records" not in sentence for sentence in sentences)
+
+
+def test_one_record_reads_in_the_singular() -> None:
+    classes = ["amount_mismatch", "currency_mismatch", "status_mismatch", "attribute_mismatch", "late",
+               "duplicate", "near_duplicate", "stuck", "missing"]  # fmt: skip
+
+    sentences = [recommend(finding(name, 1, missing_in="internal")) for name in classes]
+
+    assert all(sentence.startswith("1 record ") for sentence in sentences)
+    for plural_verb in (" differ ", " carry ", " have ", " were ", " repeat a", " look ", " are ", " them"):
+        assert not [s for s in sentences if plural_verb in s], plural_verb
+    assert recommend(finding("group_mismatch", 1)).startswith("1 group total (")
+    assert recommend(finding("balance_mismatch", 1)).startswith("1 balance differs ")
