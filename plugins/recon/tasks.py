@@ -54,8 +54,11 @@ def validate_staging(spec: Spec, run: dict[str, str], expectations_dir: str) -> 
     from pathlib import Path
 
     from recon import integrity, warehouse
+    from recon.staging.partitions import analyze_run
 
     window = RunWindow.from_dict(run)
+    with warehouse.connect(spec.warehouse_connection) as conn:
+        analyze_run(conn, window)  # statistics for the checks and the matching joins
     suite, rules = integrity.load_suite(Path(expectations_dir) / EXPECTATIONS_SUITE)
     results = integrity.run_suite(warehouse.sqlalchemy_url(spec.warehouse_connection), window, suite, rules)
     with warehouse.connect(spec.warehouse_connection) as conn:

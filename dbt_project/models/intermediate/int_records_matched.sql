@@ -1,5 +1,25 @@
 {{ recon_require_run_vars() }}
 
+{#- The joins below are written in the order they must run. Through this chain
+    of CTEs Postgres' row estimates collapse (a million units estimated at a few
+    dozen) and it would pick nested loops, a billion comparisons at 1M x 1M, so
+    the written order is kept, nested loops are off and JIT (which such cost
+    estimates would trigger) too, for this model's transaction only
+    (include/bench/README.md shows the plans). The indexes serve the next run:
+    finding the previous run and reading what it left pending or missing. -#}
+{{ config(
+    pre_hook=[
+        "set local join_collapse_limit = 1",
+        "set local enable_nestloop = off",
+        "set local jit = off",
+    ],
+    post_hook=[
+        "create index if not exists {{ this.identifier }}_spec_window_idx on {{ this }} (spec, window_end)",
+        "create index if not exists {{ this.identifier }}_carry_idx on {{ this }} (run_id)"
+        ~ " where outcome in ('pending', 'missing')",
+    ],
+) }}
+
 {#- One row per match unit of the run, per pair: a matched pair of records, a
     group matched against a record (N:1, 1:N) or against a group (balances), or
     one record left on its own. Every record of the run ends in exactly one
@@ -179,8 +199,7 @@ side_units as (
         near_key,
         is_stuck,
         carried_from_run_id,
-        carried_outcome,
-        jsonb_build_array(to_jsonb(ranked) - 'key_occurrence') as unit_records
+        carried_outcome
 
     from ranked
     where not is_grouped or match_key is null
@@ -208,8 +227,7 @@ side_units as (
         null as near_key,
         bool_or(is_stuck) as is_stuck,
         min(carried_from_run_id) as carried_from_run_id,
-        min(carried_outcome) as carried_outcome,
-        jsonb_agg(to_jsonb(ranked) - 'key_occurrence') as unit_records
+        min(carried_outcome) as carried_outcome
 
     from ranked
     where is_grouped and match_key is not null
@@ -463,8 +481,7 @@ matched_units as (
         settings.late_after is not null
             and abs(extract(epoch from left_units.occurred_at - right_units.occurred_at))
                 > extract(epoch from settings.late_after)
-            as is_late,
-        cast(null as jsonb) as unit_records
+            as is_late
 
     from all_matches
     inner join settings on all_matches.pair = settings.pair
@@ -563,13 +580,40 @@ classified_lone as (
         lone_units.carried_from_run_id,
         lone_units.side = 'left' and lone_units.carried_from_run_id is not null as is_left_carried,
         lone_units.side = 'right' and lone_units.carried_from_run_id is not null as is_right_carried,
-        lone_units.carried_outcome,
-        lone_units.unit_records
+        lone_units.carried_outcome
 
     from lone_units
     left join near_duplicates
         on lone_units.pair = near_duplicates.pair
         and lone_units.unit_key = near_duplicates.unit_key
+
+),
+
+-- What the next run needs of a pending or missing unit: its records, whole.
+-- Built for these few units only (jsonb for every record would cost seconds).
+carried_records_out as (
+
+    select pair, unit_key, jsonb_agg(record order by record ->> 'pair_record_id') as unit_records
+    from (
+        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' as record
+        from classified_lone as lone
+        inner join ranked
+            on lone.pair = ranked.pair
+            and lone.side = ranked.side
+            and lone.unit_key = ranked.pair_record_id
+        where lone.outcome in ('pending', 'missing') and not lone.is_group
+
+        union all
+
+        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' as record
+        from classified_lone as lone
+        inner join ranked
+            on lone.pair = ranked.pair
+            and lone.side = ranked.side
+            and lone.match_key = ranked.match_key
+        where lone.outcome in ('pending', 'missing') and lone.is_group and ranked.is_grouped
+    ) as lone_records
+    group by pair, unit_key
 
 ),
 
@@ -611,7 +655,7 @@ units as (
             when outcome in ('amount_mismatch', 'group_mismatch', 'balance_mismatch') then abs(amount_difference)
             else abs(left_amount)
         end as discrepancy_amount,
-        unit_records,
+        cast(null as jsonb) as unit_records,
         left_unit || '|' || right_unit as unit_order
 
     from classified_matches
@@ -619,7 +663,7 @@ units as (
     union all
 
     select
-        pair,
+        classified_lone.pair,
         pair_kind,
         outcome,
         cast(null as text) as rule,
@@ -648,11 +692,14 @@ units as (
         is_left_carried,
         is_right_carried,
         carried_outcome,
-        abs(amount) as discrepancy_amount,
-        unit_records,
-        unit_key as unit_order
+        abs(classified_lone.amount) as discrepancy_amount,
+        carried_records_out.unit_records,
+        classified_lone.unit_key as unit_order
 
     from classified_lone
+    left join carried_records_out
+        on classified_lone.pair = carried_records_out.pair
+        and classified_lone.unit_key = carried_records_out.unit_key
 
 ),
 

@@ -149,13 +149,12 @@ resolved as (
         and not exists (select from found where found.break_id = existing.break_id)
         and (
             existing.last_seen_run_id = {{ run_id }}
-            or exists (
-                select from evaluated
-                where evaluated.pair = existing.pair
-                    and (
-                        evaluated.left_record_keys = existing.left_record_keys
-                        or evaluated.right_record_keys = existing.right_record_keys
-                    )
+            -- Uncorrelated IN lists: hashed once, not probed per open break.
+            or (existing.pair, existing.left_record_keys) in (
+                select pair, left_record_keys from evaluated where left_record_keys is not null
+            )
+            or (existing.pair, existing.right_record_keys) in (
+                select pair, right_record_keys from evaluated where right_record_keys is not null
             )
         )
 

@@ -119,6 +119,25 @@ def swap_in(cur: psycopg.Cursor, window: RunWindow, source: str, table: sql.Iden
     cur.execute(sql.SQL("alter table {} set (autovacuum_enabled = on)").format(leaf))
 
 
+def analyze_run(conn: psycopg.Connection, window: RunWindow) -> bool:
+    """Collect planner statistics on the run's staging partition (and its source slices).
+
+    A slice is swapped in fresh, so until autovacuum gets to it the planner guesses a few dozen rows
+    where there are millions, and plans the matching joins as nested loops. Done once per run, after
+    every extract and before matching, so a load never pays for it. False when the run has no rows.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "select partition_name from staging.record_partitions where run_id = %s", (window.run_id,)
+        )
+        row = cur.fetchone()
+        if row is None:
+            return False
+        cur.execute(sql.SQL("analyze {}").format(sql.Identifier("staging", row[0])))
+    conn.commit()
+    return True
+
+
 def _ensure_run_partition(cur: psycopg.Cursor, window: RunWindow) -> sql.Identifier:
     name = run_partition_name(window.run_id)
     partition = sql.Identifier("staging", name)
