@@ -8,8 +8,9 @@ amounts off by more than the tolerance, and amounts off by exactly the tolerance
 boundary is inclusive). Then, in one run, on the same files:
 
 * ``recon``: each file loaded by the project's CSV loader (one child process per file, as one Airflow
-  task per source would), the pair settings written, and ``dbt build --select +run_breaks`` in a
-  child process; the breaks are counted in ``reconciliation.run_breaks``;
+  task per source would), the pair settings written, the run's partition analyzed (as the DAG's
+  validate_staging task does), and ``dbt build --select +run_breaks`` in a child process; the breaks
+  are counted in ``reconciliation.run_breaks``;
 * ``datacompy``: a child process reads both CSVs with pandas and compares them with
   ``datacompy.PandasCompare`` on the same key and tolerance;
 * ``floor``: one ``psql`` process copies both files into unlogged tables and counts the breaks with one
@@ -61,12 +62,6 @@ WINDOW_START = datetime(data.WINDOW_DAY.year, data.WINDOW_DAY.month, data.WINDOW
 DBT_SELECT = ("build", "--select", "+run_breaks", "--exclude", "test_type:unit")
 LOAD_CHILD, DBT_CHILD, DATACOMPY_CHILD = "_load-child", "_dbt-child", "_datacompy-child"
 RSS_TARGET_MB = 300
-# Until the matching model plans well on its own (README, bench-match): without these the planner, misled
-# by row estimates of 1 % or less of the truth, joins left x right units in nested loops or on the pair
-# alone (a cross product), and the build does not finish at 1M rows. With nested loops disabled every
-# plan costs ~1e10, which would make Postgres JIT-compile each statement with full optimization (seconds
-# per statement), hence jit=off. --as-is turns them all off.
-PLANNER_SETTINGS = ("enable_nestloop=off", "join_collapse_limit=1", "jit=off")
 
 
 # --- the spec the pipeline runs -----------------------------------------------------------------------
@@ -164,9 +159,6 @@ def dbt_child(config: dict[str, Any]) -> dict[str, Any]:
 
     started = time.perf_counter()
     os.environ.update(dbt_environment(config["url"]))
-    if config["planner_settings"]:
-        # libpq (under dbt-postgres) sends these with every connection dbt opens.
-        os.environ["PGOPTIONS"] = " ".join(f"-c {setting}" for setting in config["planner_settings"])
     args = [*DBT_SELECT, "--project-dir", str(PROJECT_ROOT / "dbt_project"), "--profiles-dir",
             str(PROJECT_ROOT / "dbt_project"), "--target-path", config["target_path"], "--log-path",
             config["target_path"], "--vars", json.dumps(config["vars"]), "--quiet"]  # fmt: skip
@@ -248,22 +240,13 @@ def _child(command: str, config: dict[str, Any], what: str, timeout: float | Non
 
 
 def analyze_run(db_url: str) -> dict[str, Any]:
-    """``analyze`` the run's fresh staging partitions: the step the pipeline itself does not take yet.
-
-    A partition the loader has just swapped in has no statistics, so the planner takes its rows for
-    ~1 % of what they are and joins the whole run in nested loops (key match: left x right). With the
-    statistics it hashes. See include/bench/README.md (bench-match) for the plans.
-    """
-    from psycopg import sql
+    """Statistics for the run's fresh partition, as the DAG's validate_staging task collects them."""
+    from recon.staging.partitions import analyze_run as analyze
 
     started = time.perf_counter()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        names = conn.execute(
-            "select partition_name from staging.record_partitions where run_id = %s", (bench_window().run_id,)
-        ).fetchall()
-        for (name,) in names:
-            conn.execute(sql.SQL("analyze {}").format(sql.Identifier("staging", name)))
-    return {"process_wall_s": time.perf_counter() - started, "peak_rss_kb": None, "partitions": len(names)}
+    with psycopg.connect(db_url) as conn:
+        analyze(conn, bench_window())
+    return {"process_wall_s": time.perf_counter() - started, "peak_rss_kb": None}
 
 
 def measure_recon(
@@ -282,14 +265,8 @@ def measure_recon(
         print(
             f"  recon load {source}: {processes[f'load_{source}']['process_wall_s']:.2f} s", file=sys.stderr
         )
-    if not args.as_is:
-        processes["analyze"] = analyze_run(db_url)
-    config = {
-        "url": db_url,
-        "vars": window.as_dict(),
-        "target_path": str(target_path),
-        "planner_settings": [] if args.as_is else list(PLANNER_SETTINGS),
-    }
+    processes["analyze"] = analyze_run(db_url)
+    config = {"url": db_url, "vars": window.as_dict(), "target_path": str(target_path)}
     processes["dbt"] = _child(DBT_CHILD, config, "dbt build", timeout=args.dbt_timeout)
     if not processes["dbt"]["success"]:
         raise BenchError(f"dbt build failed: {processes['dbt']['error']} (logs in {target_path})")
@@ -440,11 +417,6 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(
         "Slowest dbt nodes: " + ", ".join(f"{name[:60]} {seconds:.2f} s" for name, seconds in slowest)
     )
-    if report["workarounds"]:
-        lines.append(
-            "Workarounds (not in the pipeline yet): analyze of the run's fresh partitions before dbt;"
-            f" dbt's sessions with {', '.join(PLANNER_SETTINGS)}."
-        )
     for miss in report["targets_missed"]:
         lines.append(f"Target missed: {miss}")
     return "\n".join(lines)
@@ -467,12 +439,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", default=DEFAULT_DATABASE, help="scratch database, dropped at the end")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the JSON goes")
     parser.add_argument("--keep-database", action="store_true", help="leave the scratch database for EXPLAIN")
-    parser.add_argument(
-        "--as-is",
-        action="store_true",
-        help="run the pipeline exactly as the DAG does: no analyze of the fresh partitions and no planner"
-        " settings for dbt (at 1M rows the matching model then does not finish; see the README)",
-    )
     parser.add_argument(
         "--dbt-timeout", type=float, default=3600, help="seconds before the dbt build is given up"
     )
@@ -515,9 +481,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rows": args.rows,
         "seed": args.seed,
         "break_rate": args.break_rate,
-        "workarounds": None
-        if args.as_is
-        else {"analyze": True, "dbt_planner_settings": list(PLANNER_SETTINGS)},
         "csv_bytes": files.bytes,
         "tolerance": TOLERANCE,
         "expected_breaks": files.expected,
