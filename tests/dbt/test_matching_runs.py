@@ -7,7 +7,7 @@ then reads the result tables as an alert or a reviewer would.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -280,3 +280,35 @@ def test_a_repeated_key_is_a_duplicate_break_not_a_failed_run(conn: psycopg.Conn
     )
     lives = rows(conn, "select break_class, status from reconciliation.breaks order by break_id")
     assert [tuple(life.values()) for life in lives] == [("duplicate", "open")] * 2
+
+
+def test_a_carried_record_left_processing_becomes_stuck_once_old_enough(
+    warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    warehouse.commit()
+    spec = make_spec(
+        "payments",
+        {
+            "pairs": [{"left": "provider", "right": "sessions", "timing": {"settlement_window": "12h"}}],
+            "stuck": [{"source": "provider", "statuses": ["processing"], "older_than": "20h"}],
+        },
+        sources=("provider", "sessions"),
+    )
+    day1, day2 = day_window(spec, "2026-11-19"), day_window(spec, "2026-11-20")
+    late_in_day1 = day1.start + timedelta(hours=18)
+    processing = {"source": "provider", "record_key": "pay_1", "amount": "5.00", "status": "processing",
+                  "occurred_at": late_in_day1}  # fmt: skip
+
+    run_matching(warehouse, warehouse_url, spec, day1, [processing])
+    run_matching(warehouse, warehouse_url, spec, day2, [])  # the provider does not list it again
+
+    outcomes = rows(
+        warehouse,
+        "select run_id, outcome from recon_intermediate.int_records_matched"
+        " where spec = %s order by window_end",
+        spec.name,
+    )
+    assert [(row["run_id"], row["outcome"]) for row in outcomes] == [
+        (day1.run_id, "pending"),
+        (day2.run_id, "stuck"),
+    ]

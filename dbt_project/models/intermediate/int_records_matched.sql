@@ -118,15 +118,30 @@ carried_records as (
         carried.record -> 'attributes' as attributes,
         carried.record ->> 'origin' as origin,
         cast(carried.record ->> 'origin_line_number' as integer) as origin_line_number,
-        false as is_stuck,
+        -- Older now than when it was left alone: stuck is judged against this run's window.
+        coalesce(
+            carried.record ->> 'record_status' = any(
+                case carried.record ->> 'side'
+                    when 'left' then settings.left_stuck_statuses
+                    else settings.right_stuck_statuses
+                end
+            )
+            and cast(carried.record ->> 'occurred_at' as timestamptz)
+                <= cast({{ sql_string_literal(var('window_end')) }} as timestamptz) - case carried.record ->> 'side'
+                    when 'left' then settings.left_stuck_after
+                    else settings.right_stuck_after
+                end,
+            false
+        ) as is_stuck,
         coalesce(previous.carried_from_run_id, previous.run_id) as carried_from_run_id,
         previous.outcome as carried_outcome
 
     from {{ this }} as previous
+    inner join settings
+        on previous.pair = settings.pair
     cross join lateral jsonb_array_elements(previous.carry_records) as carried (record)
     where previous.run_id = (select run_id from previous_run)
         and previous.outcome in ('pending', 'missing')
-        and previous.pair in (select pair from settings)
 
 ),
 
