@@ -22,6 +22,8 @@
 -#}
 {% macro recon_key(fields) -%}
     case
+        -- The common case, without evaluating the general one.
+        when {{ fields }} = array['record_key'] then nullif(record_key, '')
         when {{ recon_field(fields ~ '[1]') }} is null then null
         when cardinality({{ fields }}) >= 2 and {{ recon_field(fields ~ '[2]') }} is null then null
         when cardinality({{ fields }}) >= 3 and {{ recon_field(fields ~ '[3]') }} is null then null

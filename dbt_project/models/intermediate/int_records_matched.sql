@@ -12,6 +12,7 @@
         "set local join_collapse_limit = 1",
         "set local enable_nestloop = off",
         "set local jit = off",
+        "set local work_mem = '" ~ var('recon_work_mem', '64MB') ~ "'",
     ],
     post_hook=[
         "create index if not exists {{ this.identifier }}_spec_window_idx on {{ this }} (spec, window_end)",
@@ -53,7 +54,8 @@ settings as (
 
 ),
 
-fresh_records as (
+-- Inlined where used (the carried-record check reads only its key columns).
+fresh_records as not materialized (
 
     select
         pair,
@@ -175,18 +177,51 @@ all_records as (
 {% endif %}
 
 -- 1. Repeated keys: the earliest record of each key on each side is kept.
-ranked as (
+-- Only the records of repeated keys are sorted (a hash aggregate finds them).
+repeated_keys as (
+
+    select pair, side, match_key
+    from all_records
+    where match_key is not null and not is_grouped
+    group by pair, side, match_key
+    having count(*) > 1
+
+),
+
+repeated_occurrences as (
 
     select
-        *,
-        case when match_key is not null and not is_grouped then
-            row_number() over (
-                partition by pair, side, match_key
-                order by occurred_at, record_key, origin, origin_line_number, pair_record_id
-            )
+        all_records.pair,
+        all_records.pair_record_id,
+        row_number() over (
+            partition by all_records.pair, all_records.side, all_records.match_key
+            order by all_records.occurred_at, all_records.record_key, all_records.origin,
+                all_records.origin_line_number, all_records.pair_record_id
+        ) as key_occurrence
+
+    from all_records
+    inner join repeated_keys
+        on all_records.pair = repeated_keys.pair
+        and all_records.side = repeated_keys.side
+        and all_records.match_key = repeated_keys.match_key
+    where not all_records.is_grouped
+
+),
+
+-- Inlined: a scan of all_records with the few repeated keys' occurrences joined,
+-- cheaper each time than another copy of every record.
+ranked as not materialized (
+
+    select
+        all_records.*,
+        case when all_records.match_key is not null and not all_records.is_grouped then
+            coalesce(repeated_occurrences.key_occurrence, 1)
         end as key_occurrence
 
     from all_records
+    left join repeated_occurrences
+        on all_records.pair = repeated_occurrences.pair
+        and all_records.pair_record_id = repeated_occurrences.pair_record_id
 
 ),
 
@@ -250,51 +285,41 @@ side_units as (
 
 ),
 
-left_units as (
+-- Not materialized: a filtered scan of side_units, not a second copy of it.
+left_units as not materialized (
 
     select * from side_units where side = 'left' and not is_duplicate
 
 ),
 
-right_units as (
+right_units as not materialized (
 
     select * from side_units where side = 'right' and not is_duplicate
 
 ),
 
--- 3. Key match. Keys are unique per side by now, so this is one to one.
-key_matches as (
-
-    select
-        left_units.pair,
-        left_units.unit_key as left_unit,
-        right_units.unit_key as right_unit,
-        'key' as rule
-
-    from left_units
-    inner join right_units
-        on left_units.pair = right_units.pair
-        and left_units.match_key = right_units.match_key
-
-),
-
+-- 3. Key match. Keys are unique per side by now, so this is one to one; the
+-- matched units are built in this same join (matched_units, below), and what
+-- it leaves is found by anti-joins on the key, never by joining back by id.
 unmatched_by_key as (
 
-    select side_units.*
-    from side_units
-    where not side_units.is_duplicate
-        and not exists (
-            select from key_matches
-            where key_matches.pair = side_units.pair
-                and side_units.side = 'left'
-                and key_matches.left_unit = side_units.unit_key
-        )
-        and not exists (
-            select from key_matches
-            where key_matches.pair = side_units.pair
-                and side_units.side = 'right'
-                and key_matches.right_unit = side_units.unit_key
-        )
+    select left_units.*
+    from left_units
+    where not exists (
+        select from right_units
+        where right_units.pair = left_units.pair
+            and right_units.match_key = left_units.match_key
+    )
+
+    union all
+
+    select right_units.*
+    from right_units
+    where not exists (
+        select from left_units
+        where left_units.pair = right_units.pair
+            and left_units.match_key = right_units.match_key
+    )
 
 ),
 
@@ -438,72 +463,30 @@ assigned_{{ round }} as (
 
 {% endfor %}
 
-all_matches as (
+fallback_assigned as (
 
-    select pair, left_unit, right_unit, rule from key_matches
-    union all
-    select pair, left_unit, right_unit, rule_name as rule from assigned_{{ rounds }}
+    select pair, left_unit, right_unit, rule_name from assigned_{{ rounds }}
 
 ),
 
 matched_units as (
 
-    select
-        all_matches.pair,
-        all_matches.rule,
-        settings.pair_kind,
-        left_units.is_group or right_units.is_group as is_group,
-        left_units.unit_key as left_unit,
-        right_units.unit_key as right_unit,
-        1 as key_occurrence,
-        left_units.match_key as match_key,
-        left_units.record_count as left_record_count,
-        right_units.record_count as right_record_count,
-        left_units.record_keys as left_record_keys,
-        right_units.record_keys as right_record_keys,
-        left_units.amount as left_amount,
-        right_units.amount as right_amount,
-        left_units.currency as left_currency,
-        right_units.currency as right_currency,
-        left_units.occurred_at as left_occurred_at,
-        right_units.occurred_at as right_occurred_at,
-        left_units.record_status as left_status,
-        right_units.record_status as right_status,
-        left_units.normalized_status as left_normalized_status,
-        right_units.normalized_status as right_normalized_status,
-        coalesce(left_units.customer_email, right_units.customer_email) as customer_email,
-        coalesce(left_units.reference, right_units.reference) as reference,
-        left_units.is_stuck or right_units.is_stuck as is_stuck,
-        coalesce(left_units.carried_from_run_id, right_units.carried_from_run_id) as carried_from_run_id,
-        left_units.carried_from_run_id is not null as is_left_carried,
-        right_units.carried_from_run_id is not null as is_right_carried,
-        coalesce(left_units.carried_outcome, right_units.carried_outcome) as carried_outcome,
-        left_units.amount - right_units.amount as amount_difference,
-        extract(epoch from left_units.occurred_at - right_units.occurred_at) as time_difference_seconds,
-        left_units.currency <> right_units.currency as is_currency_different,
-        abs(left_units.amount - right_units.amount) <= greatest(
-            settings.amount_tolerance,
-            settings.amount_tolerance_percent / 100 * greatest(abs(left_units.amount), abs(right_units.amount))
-        ) as is_amount_within_tolerance,
-        settings.left_status_map is not null
-            and left_units.normalized_status is distinct from right_units.normalized_status
-            as is_status_different,
-        array(
-            select attribute
-            from unnest(settings.compare_attributes) as compared (attribute)
-            where (left_units.attributes ->> attribute) is distinct from (right_units.attributes ->> attribute)
-        ) as different_attributes,
-        settings.late_after is not null
-            and abs(extract(epoch from left_units.occurred_at - right_units.occurred_at))
-                > extract(epoch from settings.late_after)
-            as is_late
-
-    from all_matches
-    inner join settings on all_matches.pair = settings.pair
-    inner join left_units
-        on all_matches.pair = left_units.pair and all_matches.left_unit = left_units.unit_key
+{{ recon_matched_columns("cast('key' as text)") }}
+    from left_units
     inner join right_units
-        on all_matches.pair = right_units.pair and all_matches.right_unit = right_units.unit_key
+        on left_units.pair = right_units.pair
+        and left_units.match_key = right_units.match_key
+    inner join settings on left_units.pair = settings.pair
+
+    union all
+
+{{ recon_matched_columns('fallback_assigned.rule_name') }}
+    from fallback_assigned
+    inner join settings on fallback_assigned.pair = settings.pair
+    inner join fallback_pool as left_units
+        on fallback_assigned.pair = left_units.pair and fallback_assigned.left_unit = left_units.unit_key
+    inner join fallback_pool as right_units
+        on fallback_assigned.pair = right_units.pair and fallback_assigned.right_unit = right_units.unit_key
 
 ),
 
@@ -546,22 +529,24 @@ lone_units as (
         settings.settlement_window,
         {{ sql_string_literal(var('window_end')) }}::timestamptz as window_end
 
-    from side_units
+    from (
+        select * from side_units where is_duplicate
+        union all
+        select * from unmatched_by_key
+        where not exists (
+            select from fallback_assigned
+            where fallback_assigned.pair = unmatched_by_key.pair
+                and unmatched_by_key.side = 'left'
+                and fallback_assigned.left_unit = unmatched_by_key.unit_key
+        )
+            and not exists (
+                select from fallback_assigned
+                where fallback_assigned.pair = unmatched_by_key.pair
+                    and unmatched_by_key.side = 'right'
+                    and fallback_assigned.right_unit = unmatched_by_key.unit_key
+            )
+    ) as side_units
     inner join settings on side_units.pair = settings.pair
-    -- Duplicates are never matched, so they are lone too. Two anti-joins, no OR:
-    -- an OR around NOT EXISTS would make Postgres probe all_matches row by row.
-    where not exists (
-            select from all_matches
-            where all_matches.pair = side_units.pair
-                and side_units.side = 'left'
-                and all_matches.left_unit = side_units.unit_key
-        )
-        and not exists (
-            select from all_matches
-            where all_matches.pair = side_units.pair
-                and side_units.side = 'right'
-                and all_matches.right_unit = side_units.unit_key
-        )
 
 ),
 
@@ -671,7 +656,8 @@ units as (
             else abs(left_amount)
         end as discrepancy_amount,
         cast(null as jsonb) as unit_records,
-        left_unit || '|' || right_unit as unit_order
+        -- Keys are unique among matched units once the match key is added.
+        1 as identity_occurrence
 
     from classified_matches
 
@@ -709,7 +695,13 @@ units as (
         carried_outcome,
         abs(classified_lone.amount) as discrepancy_amount,
         carried_records_out.unit_records,
-        classified_lone.unit_key as unit_order
+        -- Lone units can share class and keys (a key repeated three times, a record key
+        -- repeated in a source keyed on another field): told apart by their order in time.
+        row_number() over (
+            partition by classified_lone.pair, classified_lone.outcome, classified_lone.side,
+                classified_lone.record_keys, classified_lone.match_key
+            order by classified_lone.occurred_at, classified_lone.unit_key
+        ) as identity_occurrence
 
     from classified_lone
     left join carried_records_out
@@ -764,15 +756,10 @@ final as (
         -- break seen again, not a new discrepancy of this run.
         coalesce(units.carried_outcome = 'missing' and units.outcome = 'missing', false)
             as is_carried_break,
-        -- Stable across runs: the same discrepancy gets the same id. Units that share
-        -- class and keys (a key repeated three times; a record key repeated in a
-        -- source keyed on another field) are told apart by their order in time.
+        -- Stable across runs: the same discrepancy gets the same id.
         md5(concat_ws('|', {{ sql_string_literal(var('spec')) }}, units.pair, units.outcome,
             coalesce(units.left_record_keys, ''), coalesce(units.right_record_keys, ''),
-            row_number() over (
-                partition by units.pair, units.outcome, units.left_record_keys, units.right_record_keys
-                order by units.left_occurred_at, units.right_occurred_at, units.unit_order
-            ))) as unit_id,
+            coalesce(units.match_key, ''), units.identity_occurrence)) as unit_id,
         case when units.outcome in ('pending', 'missing') then units.unit_records end as carry_records,
         cast('{{ run_started_at.isoformat() }}' as timestamptz) as matched_at
 

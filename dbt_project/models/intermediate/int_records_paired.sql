@@ -58,8 +58,11 @@ paired as (
         pair_sides.side,
         pair_sides.is_grouped,
         records.source_name,
-        md5(concat_ws('|', pair_sides.pair, pair_sides.side, records.source_name, records.record_key,
-            records.origin, records.origin_line_number)) as pair_record_id,
+        -- Unique within a run (origin and line are unique; source and key keep a carried
+        -- record apart from a fresh one at the same page position). Plain text: an md5
+        -- of it cost more than the rest of the view together.
+        concat_ws(chr(31), records.source_name, records.origin, records.origin_line_number, records.record_key)
+            as pair_record_id,
         records.record_key,
         {{ recon_key('pair_sides.key_fields') }} as match_key,
         case when pair_sides.near_fields is not null
@@ -69,8 +72,10 @@ paired as (
         records.currency,
         records.occurred_at,
         records.record_status,
-        coalesce(pair_sides.status_map ->> records.record_status, records.record_status)
-            as normalized_status,
+        case
+            when pair_sides.status_map is null then records.record_status
+            else coalesce(pair_sides.status_map ->> records.record_status, records.record_status)
+        end as normalized_status,
         records.customer_email,
         records.reference,
         records.attributes,
