@@ -123,7 +123,11 @@ BREAKS = [
         customer_email="grace.hopper@navy.mil",
     ),
     break_row(
-        "ch_only_internal", "missing", left_record_keys=None, missing_in="stripe", right_amount=Decimal("10.00")
+        "ch_only_internal",
+        "missing",
+        left_record_keys=None,
+        missing_in="stripe",
+        right_amount=Decimal("10.00"),
     ),
 ]
 CLEAN_SUMMARY = [summary_row("EUR", discrepancy="0"), summary_row("USD", discrepancy="0")]

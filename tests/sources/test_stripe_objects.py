@@ -410,7 +410,8 @@ def test_payouts_by_arrival_date_select_what_reaches_the_bank_in_the_window(conn
         "failure_code": None,
         "reconciliation_status": None,
     }
-    assert (earlier.amount, earlier.status, earlier.reference) == (Decimal("50.00"), "paid", "po_made_earlier")
+    assert (earlier.amount, earlier.status) == (Decimal("50.00"), "paid")
+    assert earlier.reference == "po_made_earlier"
 
 
 def test_a_payout_without_an_amount_is_quarantined(connection: Callable) -> None:
