@@ -16,7 +16,8 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-PER_RECORD_RESULT_TABLES = ("recon_intermediate.int_records_matched", "reconciliation.matches")
+# reconciliation.matches is a view over int_records_matched, so pruning that prunes it.
+PER_RECORD_RESULT_TABLES = ("recon_intermediate.int_records_matched",)
 
 
 def apply_retention(conn: psycopg.Connection, spec: str, keep_days: int, now: datetime) -> dict[str, int]:

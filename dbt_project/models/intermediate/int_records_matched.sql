@@ -176,18 +176,30 @@ all_records as (
 
 {% endif %}
 
--- 1. Repeated keys: the earliest record of each key on each side is kept.
--- Only the records of repeated keys are sorted (a hash aggregate finds them).
-repeated_keys as (
+-- 1. One pass over every keyed record finds the few keys that need work: keys
+-- repeated on a side (only their records get sorted), and keys present on one
+-- side only (what the key match will leave alone).
+unusual_keys as (
 
-    select pair, side, match_key
+    select
+        pair,
+        match_key,
+        count(*) filter (where side = 'left' and not is_grouped) as left_singles,
+        count(*) filter (where side = 'right' and not is_grouped) as right_singles,
+        bool_or(side = 'left') as is_on_left,
+        bool_or(side = 'right') as is_on_right
+
     from all_records
-    where match_key is not null and not is_grouped
-    group by pair, side, match_key
-    having count(*) > 1
+    where match_key is not null
+    group by pair, match_key
+    having count(*) filter (where side = 'left' and not is_grouped) > 1
+        or count(*) filter (where side = 'right' and not is_grouped) > 1
+        or not bool_or(side = 'left')
+        or not bool_or(side = 'right')
 
 ),
 
+-- The earliest record of a repeated key on each side is kept.
 repeated_occurrences as (
 
     select
@@ -200,11 +212,14 @@ repeated_occurrences as (
         ) as key_occurrence
 
     from all_records
-    inner join repeated_keys
-        on all_records.pair = repeated_keys.pair
-        and all_records.side = repeated_keys.side
-        and all_records.match_key = repeated_keys.match_key
+    inner join unusual_keys
+        on all_records.pair = unusual_keys.pair
+        and all_records.match_key = unusual_keys.match_key
     where not all_records.is_grouped
+        and (
+            (all_records.side = 'left' and unusual_keys.left_singles > 1)
+            or (all_records.side = 'right' and unusual_keys.right_singles > 1)
+        )
 
 ),
 
@@ -303,23 +318,22 @@ right_units as not materialized (
 -- it leaves is found by anti-joins on the key, never by joining back by id.
 unmatched_by_key as (
 
-    select left_units.*
-    from left_units
-    where not exists (
-        select from right_units
-        where right_units.pair = left_units.pair
-            and right_units.match_key = left_units.match_key
-    )
+    select side_units.*
+    from side_units
+    where side_units.match_key is null and not side_units.is_duplicate
 
     union all
 
-    select right_units.*
-    from right_units
-    where not exists (
-        select from left_units
-        where left_units.pair = right_units.pair
-            and left_units.match_key = right_units.match_key
-    )
+    select side_units.*
+    from side_units
+    inner join unusual_keys
+        on side_units.pair = unusual_keys.pair
+        and side_units.match_key = unusual_keys.match_key
+    where not side_units.is_duplicate
+        and (
+            (side_units.side = 'left' and not unusual_keys.is_on_right)
+            or (side_units.side = 'right' and not unusual_keys.is_on_left)
+        )
 
 ),
 
@@ -346,6 +360,8 @@ near_duplicates as (
         and later.occurred_at - earlier.occurred_at <= settings.near_within
         and (earlier.occurred_at, earlier.record_key, earlier.pair_record_id)
             < (later.occurred_at, later.record_keys, later.unit_key)
+        -- Decided once: without a near key among the lone units, every record need not be read.
+        and exists (select from unmatched_by_key where near_key is not null)
 
 ),
 

@@ -1,13 +1,15 @@
 {#- One row per matched unit per pair per run: two records, or a group and
     what it was matched with, with the rule that matched them and the residual
-    of each compared field. -#}
+    of each compared field. A view over every run of int_records_matched, which
+    holds these rows already: a table would write each run's million matched
+    units a second time. Filter on run_id (indexed underneath). -#}
+{{ config(materialized='view') }}
 
 with
 
 units as (
 
     select * from {{ ref('int_records_matched') }}
-    where run_id = {{ sql_string_literal(var('run_id')) }}
 
 ),
 
