@@ -9,8 +9,33 @@ from pathlib import Path
 
 import pytest
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+
+
+@pytest.fixture
+def shipped_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Load the DAG of one shipped example spec (include/specs/<name>.yml), alone and without retries.
+
+    Without retries a failing task fails the test at once instead of after the spec's retry delays.
+    """
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    def load(name: str):
+        source = PROJECT_ROOT / "include" / "specs" / f"{name}.yml"
+        specs = tmp_path_factory.mktemp(f"{name}-specs")
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+        (specs / source.name).write_text(yaml.safe_dump({**document, "retries": 0}), encoding="utf-8")
+        # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
+        monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
+        bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
+        assert bag.import_errors == {}
+        return bag.dags[f"recon_{name}"]
+
+    return load

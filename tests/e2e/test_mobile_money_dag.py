@@ -18,27 +18,14 @@ from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPEC = PROJECT_ROOT / "include" / "specs" / "mobile_money.yml"
 DAY = dt.date(2026, 11, 19)
 RUN_1 = "mobile_money/2026-11-19T10:00:00+00:00/2026-11-19T10:15:00+00:00"
 RUN_2 = "mobile_money/2026-11-19T10:15:00+00:00/2026-11-19T10:30:00+00:00"
 
 
 @pytest.fixture
-def mobile_money_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    specs = tmp_path_factory.mktemp("mobile-money-specs")
-    # The shipped spec, without retries: a failing task fails the test at once.
-    text = SPEC.read_text(encoding="utf-8")
-    assert "\nretries: 2\n" in text
-    (specs / SPEC.name).write_text(text.replace("\nretries: 2\n", "\nretries: 0\n"), encoding="utf-8")
-    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
-    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
-    assert bag.import_errors == {}
-    return bag.dags["recon_mobile_money"]
+def mobile_money_dag(shipped_dag):
+    return shipped_dag("mobile_money")
 
 
 def units(conn: psycopg.Connection, run_id: str, outcomes: tuple[str, ...]) -> set[tuple]:

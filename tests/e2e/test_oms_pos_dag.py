@@ -17,27 +17,14 @@ from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPEC = PROJECT_ROOT / "include" / "specs" / "oms_pos.yml"
 DAY = dt.date(2026, 11, 19)
 RUN_ID = "oms_pos/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
 SEP = chr(31)  # between the parts of a composite match key
 
 
 @pytest.fixture
-def oms_pos_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    specs = tmp_path_factory.mktemp("oms-pos-specs")
-    # The shipped spec, without retries: a failing task fails the test at once.
-    text = SPEC.read_text(encoding="utf-8")
-    assert "\nretries: 2\n" in text
-    (specs / SPEC.name).write_text(text.replace("\nretries: 2\n", "\nretries: 0\n"), encoding="utf-8")
-    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
-    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
-    assert bag.import_errors == {}
-    return bag.dags["recon_oms_pos"]
+def oms_pos_dag(shipped_dag):
+    return shipped_dag("oms_pos")
 
 
 def test_orders_match_pos_lines_by_store_and_receipt_with_a_percent_tolerance(

@@ -12,33 +12,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
 
 from include.scenarios.stripe_payouts import Scenario
 from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPEC_FILE = PROJECT_ROOT / "include" / "specs" / "stripe_payouts.yml"
 SCENARIO = Scenario(seed=3, day=dt.date(2026, 11, 19))
 RUN_ID = "stripe_payouts/2026-11-16T00:00:00+00:00/2026-11-23T00:00:00+00:00"
 
 
 @pytest.fixture
-def payouts_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    specs = tmp_path_factory.mktemp("payout-specs")
-    # The shipped spec, alone, without retries: a failing task fails the test now, not minutes later.
-    document = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-    document.update(retries=0)
-    (specs / SPEC_FILE.name).write_text(yaml.safe_dump(document), encoding="utf-8")
-    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
-    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
-    assert bag.import_errors == {}
-    return bag.dags["recon_stripe_payouts"]
+def payouts_dag(shipped_dag):
+    return shipped_dag("stripe_payouts")
 
 
 def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_planted_breaks_show(

@@ -17,26 +17,13 @@ from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPEC = PROJECT_ROOT / "include" / "specs" / "ticket_orders.yml"
 DAY = dt.date(2026, 11, 19)
 RUN_ID = "ticket_orders/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
 
 
 @pytest.fixture
-def ticket_orders_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    specs = tmp_path_factory.mktemp("ticket-orders-specs")
-    # The shipped spec, without retries: a failing task fails the test at once.
-    text = SPEC.read_text(encoding="utf-8")
-    assert "\nretries: 2\n" in text
-    (specs / SPEC.name).write_text(text.replace("\nretries: 2\n", "\nretries: 0\n"), encoding="utf-8")
-    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
-    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
-    assert bag.import_errors == {}
-    return bag.dags["recon_ticket_orders"]
+def ticket_orders_dag(shipped_dag):
+    return shipped_dag("ticket_orders")
 
 
 def test_platform_orders_against_the_tills_table_find_exactly_the_planted_breaks(

@@ -11,34 +11,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
 
 from include.scenarios.wallet_balances import Scenario
 from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPEC_FILE = PROJECT_ROOT / "include" / "specs" / "wallet_balances.yml"
 SCENARIO = Scenario(seed=11, day=dt.date(2026, 11, 19))
 RUN_ID = "wallet_balances/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
 PAIR = "wallet_balances_vs_ledger"
 
 
 @pytest.fixture
-def wallets_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    specs = tmp_path_factory.mktemp("wallet-specs")
-    # The shipped spec, alone, without retries: a failing task fails the test now, not minutes later.
-    document = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-    document.update(retries=0)
-    (specs / SPEC_FILE.name).write_text(yaml.safe_dump(document), encoding="utf-8")
-    # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
-    monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
-    assert bag.import_errors == {}
-    return bag.dags["recon_wallet_balances"]
+def wallets_dag(shipped_dag):
+    return shipped_dag("wallet_balances")
 
 
 def test_wallet_balances_match_their_ledger_to_the_inclusive_1e_8_edge_and_no_further(
