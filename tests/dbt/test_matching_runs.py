@@ -312,3 +312,50 @@ def test_a_carried_record_left_processing_becomes_stuck_once_old_enough(
         (day1.run_id, "pending"),
         (day2.run_id, "stuck"),
     ]
+
+
+def test_fallback_rules_find_amounts_within_the_tolerance_across_bucket_edges(
+    warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    warehouse.commit()
+    rule = {"name": "close_amount", "amount_tolerance": "0.05", "time_drift": "1h"}
+    pair = {
+        "left": "ledger",
+        "right": "bank",
+        "keys": ["reference"],
+        "rules": [rule],
+        "duplicates": {"near": None},
+    }
+    spec = make_spec("bank", {"pairs": [pair]}, sources=("ledger", "bank"))
+    window = day_window(spec, "2026-11-19")
+    # (left amount, right amount): the edge of the tolerance on either side of a bucket boundary,
+    # negative amounts, and one pair 0.06 apart that no rule may match.
+    amounts = [
+        ("10.00", "10.05"),
+        ("10.04", "9.99"),
+        ("-10.00", "-10.05"),
+        ("7.97", "8.02"),
+        ("3.00", "3.06"),
+    ]
+    records = []
+    for index, (left, right) in enumerate(amounts):
+        at = window.start + timedelta(hours=3 * index + 1)  # pairs further apart than the drift
+        records += [
+            {"source": "ledger", "record_key": f"l{index}", "amount": left, "occurred_at": at},
+            {"source": "bank", "record_key": f"b{index}", "amount": right, "occurred_at": at},
+        ]
+
+    run_matching(warehouse, warehouse_url, spec, window, records)
+
+    units = rows(
+        warehouse,
+        "select left_record_keys, right_record_keys, rule, outcome"
+        " from recon_intermediate.int_records_matched where run_id = %s",
+        window.run_id,
+    )
+    matched = {(u["left_record_keys"], u["right_record_keys"]) for u in units if u["rule"] == "close_amount"}
+    assert matched == {("l0", "b0"), ("l1", "b1"), ("l2", "b2"), ("l3", "b3")}
+    lone = {
+        (u["left_record_keys"] or u["right_record_keys"], u["outcome"]) for u in units if u["rule"] is None
+    }
+    assert lone == {("l4", "missing"), ("b4", "missing")}

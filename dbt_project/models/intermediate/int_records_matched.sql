@@ -396,6 +396,50 @@ fallback_rules as (
 ),
 
 -- 5. Fallback candidates: every (left, right) pair some rule accepts, with its best rule.
+-- Joined on an amount bucket, so candidates are found by hashing, not by comparing
+-- every lone left unit with every lone right one: two amounts within a tolerance t > 0
+-- have floor(amount / t) at most one apart, so each right unit stands in its own
+-- bucket and the two beside it; with t = 0 the bucket is the amount itself.
+left_candidates as (
+
+    select
+        fallback_pool.*,
+        fallback_rules.rule_order,
+        fallback_rules.rule_name,
+        fallback_rules.amount_tolerance,
+        fallback_rules.time_drift_seconds,
+        fallback_rules.reference_mode,
+        case
+            when fallback_rules.amount_tolerance = 0 then fallback_pool.amount
+            else floor(fallback_pool.amount / fallback_rules.amount_tolerance)
+        end as amount_bucket
+
+    from fallback_pool
+    inner join fallback_rules
+        on fallback_pool.pair = fallback_rules.pair
+    where fallback_pool.side = 'left'
+
+),
+
+right_candidates as (
+
+    select
+        fallback_pool.*,
+        fallback_rules.rule_order,
+        case
+            when fallback_rules.amount_tolerance = 0 then fallback_pool.amount
+            else floor(fallback_pool.amount / fallback_rules.amount_tolerance) + neighbours.step
+        end as amount_bucket
+
+    from fallback_pool
+    inner join fallback_rules
+        on fallback_pool.pair = fallback_rules.pair
+    cross join (values (-1), (0), (1)) as neighbours (step)
+    where fallback_pool.side = 'right'
+        and (fallback_rules.amount_tolerance > 0 or neighbours.step = 0)
+
+),
+
 candidate_edges as (
 
     select distinct on (left_pool.pair, left_pool.unit_key, right_pool.unit_key)
@@ -404,23 +448,21 @@ candidate_edges as (
         right_pool.unit_key as right_unit,
         left_pool.record_keys as left_record_keys,
         right_pool.record_keys as right_record_keys,
-        fallback_rules.rule_order,
-        fallback_rules.rule_name,
+        left_pool.rule_order,
+        left_pool.rule_name,
         abs(left_pool.amount - right_pool.amount) as amount_gap,
         abs(extract(epoch from left_pool.occurred_at - right_pool.occurred_at)) as time_gap
 
-    from fallback_pool as left_pool
-    inner join fallback_pool as right_pool
+    from left_candidates as left_pool
+    inner join right_candidates as right_pool
         on left_pool.pair = right_pool.pair
+        and left_pool.rule_order = right_pool.rule_order
         and left_pool.currency = right_pool.currency
-    inner join fallback_rules
-        on left_pool.pair = fallback_rules.pair
-    where left_pool.side = 'left'
-        and right_pool.side = 'right'
-        and abs(left_pool.amount - right_pool.amount) <= fallback_rules.amount_tolerance
+        and left_pool.amount_bucket = right_pool.amount_bucket
+    where abs(left_pool.amount - right_pool.amount) <= left_pool.amount_tolerance
         and abs(extract(epoch from left_pool.occurred_at - right_pool.occurred_at))
-            <= fallback_rules.time_drift_seconds
-        and case fallback_rules.reference_mode
+            <= left_pool.time_drift_seconds
+        and case left_pool.reference_mode
             when 'any' then true
             when 'equal' then left_pool.reference = right_pool.reference
             when 'close' then {{ recon_normalize_reference('left_pool.reference') }}
@@ -432,7 +474,7 @@ candidate_edges as (
                     {{ recon_normalize_reference('left_pool.reference') }}) > 0
             else false
         end
-    order by left_pool.pair, left_pool.unit_key, right_pool.unit_key, fallback_rules.rule_order
+    order by left_pool.pair, left_pool.unit_key, right_pool.unit_key, left_pool.rule_order
 
 ),
 
