@@ -29,13 +29,16 @@ def warehouse_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def warehouse_url(warehouse_server_url: str) -> str:
-    """A database of its own for this test session, so tests never touch real data."""
+def warehouse_url(warehouse_server_url: str) -> Iterator[str]:
+    """A database of its own for this test session, so tests never touch real data; dropped after."""
     database = f"recon_test_{os.getpid()}"
     with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
         admin.execute(f'drop database if exists "{database}"')
         admin.execute(f'create database "{database}"')
-    return _with_database(warehouse_server_url, database)
+    yield _with_database(warehouse_server_url, database)
+    # A configured server outlives the session: leave it as it was found.
+    with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{database}" with (force)')
 
 
 @pytest.fixture
