@@ -1,15 +1,17 @@
 """
 ### Reconciliation DAGs, one per spec
 
-**Purpose**: reconcile two systems' records for one time window, as declared in
+**Purpose**: reconcile the records of a spec's sources, pair by pair, for one time window, as declared in
 `include/specs/<name>.yml`; one DAG `recon_<name>` per spec file, on the spec's schedule.
 
-**Inputs**: the spec's two sources (Stripe API, SFTP CSV, ...) for the window
-`[data_interval_start, data_interval_end)`, read through Airflow connections.
+**Inputs**: the spec's sources (Stripe API, REST, GraphQL, SFTP CSV, Postgres) for the window
+`[data_interval_start, data_interval_end)`, read through Airflow connections, and its `reconcile`
+section (pairs, rules, tolerances), written to `staging.pair_settings` for dbt.
 
-**Outputs**: `staging.records` (canonical records), `reconciliation.fct_breaks` (one row per
-break), `reconciliation.fct_run_summary` (totals per currency), `reconciliation.runs` (status), and
-the Slack / PagerDuty messages queued in `reconciliation.alert_outbox`.
+**Outputs**: `staging.records` (canonical records), `reconciliation.run_summary` (per pair and
+currency), `reconciliation.matches`, `reconciliation.run_breaks` (one row per break per run),
+`reconciliation.breaks` (each break's life across runs), `reconciliation.runs` (status, severity,
+recommendations), and the Slack / PagerDuty messages queued in `reconciliation.alert_outbox`.
 
 **On failure**: the run is marked `error` in `reconciliation.runs`; a failed integrity check stops
 the run before matching, so nothing is published or alerted. Every task is safe to retry: each

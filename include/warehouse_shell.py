@@ -4,7 +4,7 @@ The embedded warehouse only runs while something holds it; this starts it (or us
 RECON_WAREHOUSE_URL), runs psql against it and stops it again when psql exits.
 
     make psql                                           # interactive
-    make psql Q="select * from reconciliation.fct_run_summary"
+    make psql Q="select * from reconciliation.run_summary"
 """
 
 from __future__ import annotations
