@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -625,14 +625,23 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == [CHILD_COMMAND]:
         print(json.dumps(recon_child(json.loads(argv[1]))))
         return 0
-    args = parse_args(argv)
+    return run_sizes("bench-load", parse_args(argv), run, markdown)
+
+
+def run_sizes(
+    name: str,
+    args: argparse.Namespace,
+    run_one: Callable[[argparse.Namespace], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+) -> int:
+    """Run a benchmark once per ``args.rows`` size, print each table, write every report as JSON."""
     reports = []
     try:
         for rows in args.rows:
-            reports.append(run(argparse.Namespace(**{**vars(args), "rows": rows})))
-            print(markdown(reports[-1]) + "\n")
+            reports.append(run_one(argparse.Namespace(**{**vars(args), "rows": rows})))
+            print(render(reports[-1]) + "\n")
     except BenchError as exc:
-        print(f"bench-load: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"sizes": reports}, indent=2) + "\n", encoding="utf-8")

@@ -46,6 +46,7 @@ from include.bench.load import (
     create_database,
     describe_server,
     machine,
+    run_sizes,
 )
 
 if TYPE_CHECKING:
@@ -499,19 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] and argv[0] in children:
         print(json.dumps(children[argv[0]](json.loads(argv[1]))))
         return 0
-    args = parse_args(argv)
-    reports = []
-    try:
-        for rows in args.rows:
-            reports.append(run(argparse.Namespace(**{**vars(args), "rows": rows})))
-            print(markdown(reports[-1]) + "\n")
-    except BenchError as exc:
-        print(f"bench-match: {exc}", file=sys.stderr)
-        return 1
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"sizes": reports}, indent=2) + "\n", encoding="utf-8")
-    print(f"\nWrote {args.output}", file=sys.stderr)
-    return 0
+    return run_sizes("bench-match", parse_args(argv), run, markdown)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
@@ -78,3 +80,24 @@ class HttpService(Service):
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+
+class ApiError(Exception):
+    """A request the JSON sandboxes refuse, with the HTTP status to answer."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def query_moment(query: dict[str, str], name: str) -> dt.datetime | None:
+    """An ISO 8601 time parameter with an offset, or None when absent; a bad one is a 400."""
+    if not query.get(name):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(query[name])
+    except ValueError:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} is not an ISO 8601 time: {query[name]!r}") from None
+    if moment.tzinfo is None:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} needs a UTC offset or Z: {query[name]!r}")
+    return moment

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from include.sandbox._service import HttpService
+from include.sandbox._service import ApiError, HttpService, query_moment
 from include.sandbox.faults import Faults
 
 MAX_PAGE_SIZE = 200
@@ -107,16 +107,16 @@ class MobileMoneySandbox(HttpService):
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), self._token.encode()
         ):
-            raise _ApiError(HTTPStatus.UNAUTHORIZED, "missing or invalid token")
+            raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or invalid token")
         if path.rstrip("/") != "/v1/payments":
-            raise _ApiError(HTTPStatus.NOT_FOUND, f"no route {path}")
+            raise ApiError(HTTPStatus.NOT_FOUND, f"no route {path}")
         unknown = sorted(set(query) - _PARAMS)
         if unknown:
-            raise _ApiError(HTTPStatus.BAD_REQUEST, f"unknown parameter {unknown[0]!r}")
-        since, until = _moment(query, "updated_from"), _moment(query, "updated_to")
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"unknown parameter {unknown[0]!r}")
+        since, until = query_moment(query, "updated_from"), query_moment(query, "updated_to")
         page, size = _integer(query, "page", 1), _integer(query, "page_size", 50)
         if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            raise _ApiError(HTTPStatus.BAD_REQUEST, f"page starts at 1; page_size is 1..{MAX_PAGE_SIZE}")
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"page starts at 1; page_size is 1..{MAX_PAGE_SIZE}")
         chosen = [
             p
             for p in self.payments
@@ -124,12 +124,6 @@ class MobileMoneySandbox(HttpService):
         ]
         items = chosen[(page - 1) * size : page * size]
         return {"payments": [p.as_json() for p in items], "page": page, "page_size": size}
-
-
-class _ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _make_handler(sandbox: MobileMoneySandbox) -> type[BaseHTTPRequestHandler]:
@@ -146,7 +140,7 @@ def _make_handler(sandbox: MobileMoneySandbox) -> type[BaseHTTPRequestHandler]:
             try:
                 query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
                 self._send(HTTPStatus.OK, sandbox._page(self.headers, split.path, query))
-            except _ApiError as error:
+            except ApiError as error:
                 self._send(error.status, {"error": {"code": error.status.value, "message": str(error)}})
 
         def _send(self, status: HTTPStatus, body: dict[str, Any]) -> None:
@@ -180,20 +174,8 @@ def _utc_text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _moment(query: dict[str, str], name: str) -> dt.datetime | None:
-    if not query.get(name):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(query[name])
-    except ValueError:
-        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} needs a UTC offset or Z")
-    return moment
-
-
 def _integer(query: dict[str, str], name: str, default: int) -> int:
     try:
         return int(query[name]) if name in query else default
     except ValueError:
-        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer") from None
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer") from None

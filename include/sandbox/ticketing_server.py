@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hmac
 import json
 import threading
@@ -29,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from include.sandbox._service import HttpService
+from include.sandbox._service import ApiError, HttpService, query_moment
 from include.sandbox.faults import Faults
 from include.sandbox.ticketing import TicketingScenario, to_json
 
@@ -41,12 +40,6 @@ _ROUTE_PARAMS = {
     "/v4/sales": _WINDOW | {"per_page", "after"},
 }
 DEFAULT_PAGE_SIZE = 50
-
-
-class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class TicketingSandbox(HttpService):
@@ -122,7 +115,7 @@ class TicketingSandbox(HttpService):
         return self._link_style(query)
 
     def _window(self, query: dict[str, str]) -> range:
-        return self.scenario.index_range(_moment(query, "from"), _moment(query, "to"))
+        return self.scenario.index_range(query_moment(query, "from"), query_moment(query, "to"))
 
     def _size(self, query: dict[str, str], name: str) -> int:
         size = _integer(query, name, DEFAULT_PAGE_SIZE)
@@ -237,18 +230,6 @@ def _integer(query: dict[str, str], name: str, default: int) -> int:
         return int(query[name])
     except ValueError:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer, got {query[name]!r}") from None
-
-
-def _moment(query: dict[str, str], name: str) -> dt.datetime | None:
-    if not query.get(name):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(query[name])
-    except ValueError:
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} is not an ISO 8601 time: {query[name]!r}") from None
-    if moment.tzinfo is None:
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} needs a UTC offset or Z: {query[name]!r}")
-    return moment
 
 
 def _basic_password(credentials: str) -> str:
