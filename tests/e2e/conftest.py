@@ -39,3 +39,19 @@ def shipped_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatc
         return bag.dags[f"recon_{name}"]
 
     return load
+
+
+@pytest.fixture
+def run_scenario(warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Serve a scenario's peers, point the spec's connections (and the warehouse) at them, and run
+    the DAG for each of the scenario's logical dates; the DagRuns, in order."""
+    from recon.warehouse import airflow_connection
+
+    def run(dag, scenario) -> list:
+        monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
+        with scenario.serve(tmp_path) as connections:
+            for conn_id, value in connections.items():
+                monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+            return [dag.test(logical_date=date) for date in scenario.logical_dates()]
+
+    return run

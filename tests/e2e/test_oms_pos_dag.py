@@ -7,13 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from include.scenarios.oms_pos import ORDERS, Scenario
-from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -29,18 +27,11 @@ def oms_pos_dag(shipped_dag):
 
 def test_orders_match_pos_lines_by_store_and_receipt_with_a_percent_tolerance(
     oms_pos_dag,
+    run_scenario,
     warehouse: psycopg.Connection,
-    warehouse_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = Scenario(seed=3, day=DAY)
-    monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
-    with scenario.serve(tmp_path) as connections:
-        for conn_id, value in connections.items():
-            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-        (logical_date,) = scenario.logical_dates()
-        dag_run = oms_pos_dag.test(logical_date=logical_date)
+    (dag_run,) = run_scenario(oms_pos_dag, scenario)
 
     assert dag_run.state == "success"
     assert warehouse.execute(

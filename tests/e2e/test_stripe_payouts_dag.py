@@ -8,13 +8,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from include.scenarios.stripe_payouts import Scenario
-from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -29,19 +27,12 @@ def payouts_dag(shipped_dag):
 
 def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_planted_breaks_show(
     payouts_dag,
+    run_scenario,
     warehouse: psycopg.Connection,
-    warehouse_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     week, plan = SCENARIO.week, SCENARIO.week.plan
     misbooked_line = next(line for line in week.bank_lines() if line.payout_id == plan.misbooked)
-    (logical_date,) = SCENARIO.logical_dates()
-    with SCENARIO.serve(tmp_path) as connections:
-        monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
-        for conn_id, value in connections.items():
-            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-        dag_run = payouts_dag.test(logical_date=logical_date)
+    (dag_run,) = run_scenario(payouts_dag, SCENARIO)
 
     assert dag_run.state == "success"
     assert warehouse.execute(

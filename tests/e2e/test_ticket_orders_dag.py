@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from include.sandbox.ticket_sales_db import TILL_STATUS
 from include.scenarios.ticket_orders import ORDERS, Scenario
-from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -28,19 +26,12 @@ def ticket_orders_dag(shipped_dag):
 
 def test_platform_orders_against_the_tills_table_find_exactly_the_planted_breaks(
     ticket_orders_dag,
+    run_scenario,
     warehouse: psycopg.Connection,
-    warehouse_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = Scenario(seed=5, day=DAY)
     plan = scenario.plan
-    monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
-    with scenario.serve(tmp_path) as connections:
-        for conn_id, value in connections.items():
-            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-        (logical_date,) = scenario.logical_dates()
-        dag_run = ticket_orders_dag.test(logical_date=logical_date)
+    (dag_run,) = run_scenario(ticket_orders_dag, scenario)
 
     assert dag_run.state == "success"
     assert warehouse.execute(

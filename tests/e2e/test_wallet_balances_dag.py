@@ -7,13 +7,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from include.scenarios.wallet_balances import Scenario
-from recon.warehouse import airflow_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -29,18 +27,11 @@ def wallets_dag(shipped_dag):
 
 def test_wallet_balances_match_their_ledger_to_the_inclusive_1e_8_edge_and_no_further(
     wallets_dag,
+    run_scenario,
     warehouse: psycopg.Connection,
-    warehouse_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     book, plan = SCENARIO.book, SCENARIO.book.plan
-    (logical_date,) = SCENARIO.logical_dates()
-    with SCENARIO.serve(tmp_path) as connections:
-        monkeypatch.setenv("AIRFLOW_CONN_RECON_WAREHOUSE", airflow_connection(warehouse_url))
-        for conn_id, value in connections.items():
-            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-        dag_run = wallets_dag.test(logical_date=logical_date)
+    (dag_run,) = run_scenario(wallets_dag, SCENARIO)
 
     assert dag_run.state == "success"
     status = warehouse.execute("select status from reconciliation.runs where run_id = %s", (RUN_ID,))
