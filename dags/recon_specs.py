@@ -13,8 +13,11 @@ currency), `reconciliation.matches`, `reconciliation.run_breaks` (one row per br
 `reconciliation.breaks` (each break's life across runs), `reconciliation.runs` (status, severity,
 recommendations), and the Slack / PagerDuty messages queued in `reconciliation.alert_outbox`.
 
-**On failure**: the run is marked `error` in `reconciliation.runs`; a failed integrity check stops
-the run before matching, so nothing is published or alerted. Every task is safe to retry: each
+**Integrity**: the spec's rules (and the defaults) run as Great Expectations checkpoints: `validate_staging`
+after load, `validate_results` after dbt; every outcome lands in `reconciliation.integrity_results`.
+
+**On failure**: the run is marked `error` in `reconciliation.runs`; a failed critical integrity rule stops
+the run at once (no retries) before anything is published or alerted. Every task is safe to retry: each
 write is keyed by the run (spec, window) and replaces what an earlier try wrote.
 """
 
@@ -38,7 +41,9 @@ from recon.spec import Spec, load_specs
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 SPECS_DIR = Path(os.environ.get("RECON_SPECS_DIR", PROJECT_ROOT / "include" / "specs"))
-EXPECTATIONS_DIR = str(PROJECT_ROOT / "expectations")
+# Great Expectations Data Docs, rebuilt after each checkpoint (open index.html in a browser);
+# RECON_DATA_DOCS_DIR, read when the task runs, puts them elsewhere.
+DATA_DOCS_DIR = str(PROJECT_ROOT / "data_docs")
 
 
 def dbt_vars(spec: Spec) -> dict[str, str]:
@@ -115,7 +120,11 @@ def build_dag(spec: Spec) -> DAG:
 
         @task
         def validate_staging(run: dict[str, str]) -> dict:
-            return tasks.validate_staging(spec, run, EXPECTATIONS_DIR)
+            return tasks.validate(spec, run, "staging", DATA_DOCS_DIR)
+
+        @task
+        def validate_results(run: dict[str, str]) -> dict:
+            return tasks.validate(spec, run, "results", DATA_DOCS_DIR)
 
         @task(outlets=[Asset(f"reconciliation.{spec.name}")])
         def publish_results(run: dict[str, str]) -> dict:
@@ -130,10 +139,13 @@ def build_dag(spec: Spec) -> DAG:
             return tasks.notify(spec, run, "pagerduty")
 
         run = start_run()
-        extracts = [extract_source.override(task_id=f"extract_{s.name}")(run, s.name) for s in spec.sources]
+        extracts = [
+            extract_source.override(task_id=f"extract_{s.name}")(run, s.name) for s in spec.loaded_sources
+        ]
         checked = validate_staging(run)
+        results_checked = validate_results(run)
         published = publish_results(run)
-        extracts >> checked >> match_records(spec) >> published
+        extracts >> checked >> match_records(spec) >> results_checked >> published
         if spec.alerts.slack:
             published >> notify_slack(run)
         if spec.alerts.pagerduty:

@@ -32,6 +32,7 @@ from recon.warehouse import configured_url, start_embedded
 
 DEFAULT_SPEC = "stripe_billing"
 DEMO_DIR = PROJECT_ROOT / ".demo"
+DATA_DOCS_DIR = DEMO_DIR / "data_docs"
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         else f"embedded Postgres under {DEMO_DIR / 'warehouse'}"
     )
     print(f"recon demo: {dag_id} for {args.day} (seed {args.seed}) on the {where}", flush=True)
-    env = {**os.environ, **airflow_environment(AIRFLOW_HOME)}
+    env = {**os.environ, **airflow_environment(AIRFLOW_HOME), "RECON_DATA_DOCS_DIR": str(DATA_DOCS_DIR)}
     _migrate_airflow(env)
     workdir = DEMO_DIR / "sandbox" / args.spec
     store = DEMO_DIR / "sandbox" / "alerts" / "received.jsonl"
@@ -140,6 +141,12 @@ def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path,
         mark = "" if got[key] == expected[key] else "   <-- differs"
         print(f"  {label:<40} {got[key]:>4}  ({expected[key]}){mark}")
     print(f"  quarantined rows: {quarantined}")
+    failures = run["integrity_failures"] or []
+    print(f"\nintegrity rules failed (the run goes on below critical): {len(failures) or 'none'}")
+    for failure in failures:
+        where = f" on {failure['source']}" if failure["source"] else ""
+        print(f"  {failure['severity']:<8} {failure['rule_name']}{where}: {failure['unexpected_count']} rows")
+    print(f"  Great Expectations Data Docs: open {DATA_DOCS_DIR / 'recon.html'} in a browser")
     print("\nrecommendations:")
     for sentence in run["recommendations"] or []:
         print(f"  - {sentence}")

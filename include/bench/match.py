@@ -62,6 +62,7 @@ TOLERANCE = "0.01"
 WINDOW_START = datetime(data.WINDOW_DAY.year, data.WINDOW_DAY.month, data.WINDOW_DAY.day, tzinfo=UTC)
 DBT_SELECT = ("build", "--select", "+run_breaks", "--exclude", "test_type:unit")
 LOAD_CHILD, DBT_CHILD, DATACOMPY_CHILD = "_load-child", "_dbt-child", "_datacompy-child"
+INTEGRITY_CHILD = "_integrity-child"
 RSS_TARGET_MB = 300
 
 
@@ -179,6 +180,27 @@ def dbt_child(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def integrity_child(config: dict[str, Any]) -> dict[str, Any]:
+    """One integrity checkpoint of the run, as the DAG's validate_staging / validate_results task runs it:
+    the spec's default rules generated into GX suites, checked in the warehouse, stored."""
+    from recon.integrity import validate
+
+    started = time.perf_counter()
+    window = bench_window()
+    url = "postgresql+psycopg://" + config["url"].split("://", 1)[1]  # GX reads through SQLAlchemy
+    results = validate.run_checkpoint(
+        bench_spec(), window, config["checkpoint"], url, Path(config["docs_dir"])
+    )
+    with psycopg.connect(config["url"]) as conn:
+        validate.store_results(conn, window, config["checkpoint"], results)
+    return {
+        "wall_s": time.perf_counter() - started,
+        "failed": [f"{r.check.rule.rule_name} on {r.check.source}" for r in results if not r.success],
+        "checked": len(results),
+        "peak_rss_kb": _vm_hwm_kb(),
+    }
+
+
 def datacompy_child(config: dict[str, Any]) -> dict[str, Any]:
     """Read both CSVs with pandas and compare them with datacompy on payment_id and the tolerance.
 
@@ -267,11 +289,14 @@ def measure_recon(
             f"  recon load {source}: {processes[f'load_{source}']['process_wall_s']:.2f} s", file=sys.stderr
         )
     processes["analyze"] = analyze_run(db_url)
+    docs_dir = str(target_path.parent / "data_docs")
+    processes["integrity_staging"] = _integrity(db_url, "staging", docs_dir)
     config = {"url": db_url, "vars": window.as_dict(), "target_path": str(target_path)}
     processes["dbt"] = _child(DBT_CHILD, config, "dbt build", timeout=args.dbt_timeout)
     if not processes["dbt"]["success"]:
         raise BenchError(f"dbt build failed: {processes['dbt']['error']} (logs in {target_path})")
     print(f"  recon dbt build: {processes['dbt']['process_wall_s']:.2f} s", file=sys.stderr)
+    processes["integrity_results"] = _integrity(db_url, "results", docs_dir)
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
             "select break_class, missing_in, count(*) from reconciliation.run_breaks where run_id = %s"
@@ -296,6 +321,15 @@ def measure_recon(
         "outcomes": outcomes,
         "processes": processes,
     }
+
+
+def _integrity(db_url: str, checkpoint: str, docs_dir: str) -> dict[str, Any]:
+    config = {"url": db_url, "checkpoint": checkpoint, "docs_dir": docs_dir}
+    result = _child(INTEGRITY_CHILD, config, f"integrity checkpoint {checkpoint}")
+    if result["failed"]:
+        raise BenchError(f"integrity checkpoint {checkpoint}: rules failed on clean data: {result['failed']}")
+    print(f"  recon integrity {checkpoint}: {result['process_wall_s']:.2f} s", file=sys.stderr)
+    return result
 
 
 def measure_datacompy(files: data.PairFiles) -> dict[str, Any]:
@@ -413,6 +447,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"recon / floor: {recon['wall_s'] / floor:.1f}x;"
         f" recon / datacompy: {recon['wall_s'] / datacompy:.2f}x.",
     ]
+    integrity = sum(recon["processes"][f"integrity_{c}"]["process_wall_s"] for c in ("staging", "results"))
+    lines.append(
+        f"Integrity (GX, both checkpoints, default rules): {integrity:.2f} s,"
+        f" {integrity / recon['wall_s'] * 100:.0f} % of recon's wall time."
+    )
     slowest = sorted(recon["processes"]["dbt"]["nodes_s"].items(), key=lambda item: -item[1])[:5]
     # Test names spell out their arguments (accepted values: every outcome); the start names them.
     lines.append(
@@ -496,7 +535,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    children = {LOAD_CHILD: load_child, DBT_CHILD: dbt_child, DATACOMPY_CHILD: datacompy_child}
+    children = {
+        LOAD_CHILD: load_child, DBT_CHILD: dbt_child, DATACOMPY_CHILD: datacompy_child,
+        INTEGRITY_CHILD: integrity_child,
+    }  # fmt: skip
     if argv[:1] and argv[0] in children:
         print(json.dumps(children[argv[0]](json.loads(argv[1]))))
         return 0

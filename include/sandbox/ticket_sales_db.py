@@ -12,8 +12,17 @@ difference:
 * ``repeated``: orders the till recorded twice (the till retried an insert that had succeeded), the
   second row a minute after the first, with its own row id and the same ``order_ref``.
 
-``add_ticket_sales`` only adds its table to an existing app database (``app_db.create_app_database``):
-the app database's own tables are left as they are.
+Next to it, the box office's event catalogue (``events``): one row per event the platform sells,
+with ``tickets_sold``, the tally of the day's orders (every order, whatever its status: the tally
+counts tickets issued, refunds are settled apart), reset at midnight UTC and bumped on each sale
+(``updated_at``). It equals the sum of the platform's order quantities per event, except:
+
+* ``miscounted``: events whose stored tally is one ticket more than their orders add up to.
+
+An order for an event the catalogue lacks (``ticketing.UNKNOWN_EVENT``) counts towards no tally.
+
+``add_ticket_sales`` and ``add_events`` only add their table to an existing app database
+(``app_db.create_app_database``): the app database's own tables are left as they are.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from typing import NamedTuple
 
 import psycopg
 
-from include.sandbox.ticketing import EXPONENTS, TicketingScenario
+from include.sandbox.ticketing import EVENTS, EXPONENTS, TicketingScenario
 
 # The platform's status words -> the till's.
 TILL_STATUS = {"paid": "sold", "refunded": "refunded", "pending": "reserved"}
@@ -35,6 +44,11 @@ create table ticket_sales (
     sale_id text primary key, order_ref text not null, amount numeric not null, currency text not null,
     sold_at timestamptz not null, status text not null, till text not null);
 create index on ticket_sales (sold_at);
+"""
+_EVENTS_SCHEMA = """
+create table events (
+    event_id text primary key, name text not null, starts_at timestamptz not null,
+    tickets_sold integer not null, updated_at timestamptz not null);
 """
 
 
@@ -46,6 +60,8 @@ class TicketSalesPlan:
     amount_changed: frozenset[str] = frozenset()
     refund_not_booked: frozenset[str] = frozenset()
     repeated: frozenset[str] = frozenset()
+    # Event ids (not order ids): the catalogue's stored tally is one more than the orders add up to.
+    miscounted: frozenset[str] = frozenset()
 
 
 class TicketSale(NamedTuple):
@@ -56,6 +72,14 @@ class TicketSale(NamedTuple):
     sold_at: dt.datetime
     status: str
     till: str
+
+
+class Event(NamedTuple):
+    event_id: str
+    name: str
+    starts_at: dt.datetime
+    tickets_sold: int
+    updated_at: dt.datetime
 
 
 def ticket_sales(platform: TicketingScenario, plan: TicketSalesPlan) -> Iterator[TicketSale]:
@@ -93,4 +117,40 @@ def add_ticket_sales(app_db_url: str, platform: TicketingScenario, plan: TicketS
         with cur.copy(f"copy ticket_sales ({', '.join(TicketSale._fields)}) from stdin") as copy:
             for sale in rows:
                 copy.write_row(sale)
+    return len(rows)
+
+
+def events(platform: TicketingScenario, plan: TicketSalesPlan) -> list[Event]:
+    """The catalogue's rows: every event the platform sells, with the day's tally of its orders."""
+    sold: dict[str, int] = {}
+    last_sale: dict[str, dt.datetime] = {}
+    for index in range(platform.count):
+        sale = platform.sale(index)
+        event_id = sale["event"]["id"]
+        sold[event_id] = sold.get(event_id, 0) + sale["quantity"]
+        last_sale[event_id] = platform.created_at(index)  # the real time, even of a malformed sale
+    if unknown := sorted(plan.miscounted - {event_id for event_id, _name in EVENTS}):
+        raise ValueError(f"cannot miscount {unknown}: the catalogue has no such event")
+    return [
+        Event(
+            event_id,
+            name,
+            # Shows a week or more after the day of sales, one a day, at half past seven in the evening.
+            platform.end + dt.timedelta(days=7 + number, hours=19, minutes=30),
+            sold.get(event_id, 0) + (1 if event_id in plan.miscounted else 0),
+            # A tally untouched since the midnight reset was last written then.
+            last_sale.get(event_id, platform.start),
+        )
+        for number, (event_id, name) in enumerate(EVENTS)
+    ]
+
+
+def add_events(app_db_url: str, platform: TicketingScenario, plan: TicketSalesPlan) -> int:
+    """Create and fill ``events`` in the app database at ``app_db_url``; return the row count."""
+    rows = events(platform, plan)
+    with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
+        cur.execute(_EVENTS_SCHEMA)
+        with cur.copy(f"copy events ({', '.join(Event._fields)}) from stdin") as copy:
+            for event in rows:
+                copy.write_row(event)
     return len(rows)

@@ -22,6 +22,9 @@ Planted on purpose:
 * when ``malformed_every`` > 0, every such sale (counting from 5) is broken in one of
   ``MALFORMED_KINDS`` (rotating), and ``malformed_kind(i)`` says how. The API still filters it by its
   real time: the broken value is in the item, not in the platform's database.
+* ``flaws`` plants, on the sales it names, a value that is well formed but wrong (``FLAW_KINDS``): the
+  sale maps and loads like any other, and only an integrity rule catches it (quantity 0, no buyer
+  email, an event id the box office's catalogue does not have).
 """
 
 from __future__ import annotations
@@ -39,7 +42,16 @@ from typing import Any
 EXPONENTS: dict[str, int] = {"EUR": 2, "USD": 2, "GBP": 2, "JPY": 0, "KWD": 3}
 _CURRENCY_WEIGHTS = (("EUR", 45), ("USD", 30), ("GBP", 13), ("JPY", 8), ("KWD", 4))
 _STATUSES = (("paid", 85), ("refunded", 10), ("pending", 5))
-_EVENTS = ("Jazz night", "Open air opera", "Derby day", "Comedy club", "Indie showcase", "Symphony No. 9")
+_EVENT_NAMES = (
+    "Jazz night",
+    "Open air opera",
+    "Derby day",
+    "Comedy club",
+    "Indie showcase",
+    "Symphony No. 9",
+)
+# Every event the platform sells tickets for: (event id, name).
+EVENTS: tuple[tuple[str, str], ...] = tuple((f"evt_{i:04d}", name) for i, name in enumerate(_EVENT_NAMES))
 _NAMES = ("ada", "alan", "grace", "edsger", "barbara", "donald", "radia", "hedy", "claude", "annie")
 
 MALFORMED_KINDS = (
@@ -50,6 +62,13 @@ MALFORMED_KINDS = (
     "too_many_decimals",  # "12.505" EUR
     "missing_id",
 )
+
+FLAW_KINDS = (
+    "zero_quantity",  # "quantity": 0, an order for no tickets
+    "no_buyer_email",  # "buyer": {"email": null}
+    "unknown_event",  # "event": {"id": "evt_9999", ...}, an event no catalogue lists
+)
+UNKNOWN_EVENT = {"id": "evt_9999", "name": "Private hire"}
 
 _DECIMAL_MARK = "\u0000decimal:"
 _DECIMAL_TOKEN = re.compile(r'"\\u0000decimal:(-?[0-9]+(?:\.[0-9]+)?)"')
@@ -63,12 +82,18 @@ class TicketingScenario:
     count: int = 100
     number_every: int = 5  # every n-th amount is a JSON number; 0 = all text
     malformed_every: int = 0  # every n-th sale (from sale 5) is malformed; 0 = none
+    flaws: tuple[tuple[int, str], ...] = ()  # (sale index, one of FLAW_KINDS), at most one per sale
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end <= self.start:
             raise ValueError("a scenario needs an aware start before its end")
         if self.count < 0:
             raise ValueError("count must not be negative")
+        indexes = [index for index, _kind in self.flaws]
+        if unknown := sorted({kind for _index, kind in self.flaws} - set(FLAW_KINDS)):
+            raise ValueError(f"unknown flaw(s) {unknown}; the kinds are {list(FLAW_KINDS)}")
+        if repeated := sorted({index for index in indexes if indexes.count(index) > 1}):
+            raise ValueError(f"sale(s) {repeated} have several flaws; a sale can carry one flaw at most")
 
     # --- time <-> index ------------------------------------------------------------------------
 
@@ -102,7 +127,7 @@ class TicketingScenario:
             currency, quantity, value = "USD", 1, Decimal("9007199254740993.01")
         as_number = index in (1, 3, 4) or (self.number_every and index % self.number_every == 4)
         name = rng.choice(_NAMES)
-        event = rng.randrange(len(_EVENTS))
+        event_id, event_name = EVENTS[rng.randrange(len(EVENTS))]
         sale: dict[str, Any] = {
             "id": f"sale_{index:08d}",
             "created_at": self.created_at(index).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -110,8 +135,11 @@ class TicketingScenario:
             "quantity": quantity,
             "total": {"value": value if as_number else f"{value:.{exponent}f}", "currency": currency},
             "buyer": {"email": f"{name}.{index}@example.com"},
-            "event": {"id": f"evt_{event:04d}", "name": _EVENTS[event]},
+            "event": {"id": event_id, "name": event_name},
         }
+        flaw = self.flaw(index)
+        if flaw:
+            _plant(sale, flaw)
         kind = self.malformed_kind(index)
         if kind:
             _break(sale, kind)
@@ -127,6 +155,9 @@ class TicketingScenario:
             return None
         return MALFORMED_KINDS[((index - 5) // self.malformed_every) % len(MALFORMED_KINDS)]
 
+    def flaw(self, index: int) -> str | None:
+        return dict(self.flaws).get(index)
+
     def amount(self, index: int) -> Decimal:
         """The exact amount of a well-formed sale, in major units (what a source must load)."""
         value = self.sale(index)["total"]["value"]
@@ -136,6 +167,15 @@ class TicketingScenario:
 def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
     names, weights = zip(*choices, strict=True)
     return rng.choices(names, weights=weights)[0]
+
+
+def _plant(sale: dict[str, Any], flaw: str) -> None:
+    if flaw == "zero_quantity":
+        sale["quantity"] = 0
+    elif flaw == "no_buyer_email":
+        sale["buyer"]["email"] = None
+    elif flaw == "unknown_event":
+        sale["event"] = dict(UNKNOWN_EVENT)
 
 
 def _break(sale: dict[str, Any], kind: str) -> None:

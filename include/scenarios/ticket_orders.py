@@ -8,12 +8,23 @@ database holds the same orders, except four planted differences, each on its own
 * one refunded on the platform but still ``sold`` at the till: ``status_mismatch`` (the spec maps
   both vocabularies to one: ``refunded`` and ``sold`` stay different);
 * one recorded twice: the second row is a ``duplicate`` (its order matches on the first row). The
-  staging contract only warns about a repeated key, so the run goes on and reports it.
+  default ``no_duplicates`` rule is low severity, so the run goes on and reports it.
+
+The app database also holds the box office's event catalogue (``events``, the spec's reference),
+and the integrity rules of the spec find four more planted problems, on orders the differences above
+leave alone (so the breaks stay the same) and none of them critical, so the run still publishes:
+
+* one order for an event the catalogue lacks (``event_exists``);
+* one order for 0 tickets (``quantity_positive``);
+* one order without a buyer email (``customer_email_not_null``);
+* one event whose stored ``tickets_sold`` is one more than its orders add up to
+  (``tickets_sold_match_orders``).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import random
 import secrets
@@ -21,12 +32,18 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from include.sandbox.ticket_sales_db import TicketSalesPlan, add_ticket_sales
-from include.sandbox.ticketing import TicketingScenario
+from include.sandbox.ticket_sales_db import TicketSalesPlan, add_events, add_ticket_sales
+from include.sandbox.ticketing import EVENTS, TicketingScenario
 from include.sandbox.ticketing_server import TicketingSandbox
 from include.scenarios._peers import app_database, day_start, http_connection, postgres_connection
 
 ORDERS = 60
+# The rule of include/specs/ticket_orders.yml that each planted flaw of an order breaks.
+RULE_OF_FLAW = {
+    "unknown_event": "event_exists",
+    "zero_quantity": "quantity_positive",
+    "no_buyer_email": "customer_email_not_null",
+}
 
 
 class Scenario:
@@ -35,22 +52,33 @@ class Scenario:
     def __init__(self, seed: int, day: dt.date) -> None:
         self.seed = seed
         self.day = day
-        self.platform = TicketingScenario(
+        clean = TicketingScenario(
             seed=seed, start=day_start(day), end=day_start(day + dt.timedelta(days=1)), count=ORDERS
         )
-        self.plan = self._plan()
+        plan = self._plan(clean)
+        # Drawn after the differences and from a generator of their own, so that adding them left the
+        # differences (and the breaks they make) as they were.
+        rng = random.Random(f"ticket_orders:integrity:{seed}:{day.isoformat()}")
+        planned = {order_id for ids in dataclasses.astuple(plan) for order_id in ids}
+        untouched = [i for i in range(5, ORDERS) if clean.sale(i)["id"] not in planned]
+        flawed = dict(zip(RULE_OF_FLAW, rng.sample(untouched, len(RULE_OF_FLAW)), strict=True))
+        self.platform = dataclasses.replace(clean, flaws=tuple((i, kind) for kind, i in flawed.items()))
+        # Flaw kind -> the order id that carries it.
+        self.flawed = {kind: self.platform.sale(index)["id"] for kind, index in flawed.items()}
+        miscounted, _name = rng.choice(EVENTS)
+        self.plan = dataclasses.replace(plan, miscounted=frozenset({miscounted}))
 
-    def _plan(self) -> TicketSalesPlan:
+    def _plan(self, platform: TicketingScenario) -> TicketSalesPlan:
         # Orders 0-4 are the platform's edge cases (JPY, KWD, a 2**53 amount): keep them clean, and
         # keep the last ones clean so a repeated row a minute later stays inside the day.
-        statuses = {index: self.platform.sale(index)["status"] for index in range(5, ORDERS - 2)}
+        statuses = {index: platform.sale(index)["status"] for index in range(5, ORDERS - 2)}
         refunded = sorted(index for index, status in statuses.items() if status == "refunded")
         if not refunded:
             raise ValueError(f"seed {self.seed} gives no refunded order to plant a status mismatch on")
         rng = random.Random(f"ticket_orders:{self.seed}:{self.day.isoformat()}")
         unbooked = rng.choice(refunded)
         missing, changed, repeated = rng.sample(sorted(set(statuses) - {unbooked}), 3)
-        order = self.platform.sale
+        order = platform.sale
         return TicketSalesPlan(
             missing=frozenset({order(missing)["id"]}),
             amount_changed=frozenset({order(changed)["id"]}),
@@ -68,6 +96,7 @@ class Scenario:
             api = stack.enter_context(TicketingSandbox(self.platform, token=token))
             app_db = stack.enter_context(app_database(workdir, self.spec, self.seed, self.day))
             add_ticket_sales(app_db, self.platform, self.plan)
+            add_events(app_db, self.platform, self.plan)
             yield {
                 "ticketing_api": http_connection(api.base_url, token),
                 "box_office_db": postgres_connection(app_db),
@@ -84,3 +113,12 @@ class Scenario:
                 ("duplicate", "platform"): len(self.plan.repeated),
             }
         )
+
+    def expected_integrity(self) -> dict[str, tuple[int, list[str]]]:
+        """Every integrity rule the run must find broken: rule name -> (rows that break it, their
+        record keys, sorted). Every other rule of the spec, the defaults included, passes."""
+        failing = {RULE_OF_FLAW[kind]: (1, [order_id]) for kind, order_id in self.flawed.items()}
+        failing["tickets_sold_match_orders"] = (len(self.plan.miscounted), sorted(self.plan.miscounted))
+        # The till's repeated row is the matching's duplicate, which the default no_duplicates reports.
+        failing["no_duplicates"] = (len(self.plan.repeated), sorted(self.plan.repeated))
+        return failing

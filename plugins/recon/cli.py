@@ -3,6 +3,7 @@
 recon validate include/specs/*.yml   # exit 1 with file/field/line messages if any is wrong
 recon list [--specs-dir DIR]         # one line per spec: DAG id, schedule, sources
 recon schema [--output FILE]         # the spec format as JSON Schema (docs/spec.schema.json)
+recon suites SPEC... [--output DIR]  # the GX suites and checkpoints a spec's rules generate
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--specs-dir", type=Path, default=Path("include/specs"))
     schema = commands.add_parser("schema", help="print the spec format as JSON Schema")
     schema.add_argument("--output", type=Path, help="write it to this file instead")
+    suites = commands.add_parser("suites", help="write the integrity suites a spec's rules generate")
+    suites.add_argument("files", nargs="+", type=Path)
+    suites.add_argument(
+        "--output", type=Path, default=Path("expectations"), help="folder (default: expectations)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "suites":
+        return _suites(args.files, args.output)
     if args.command == "validate":
         return _validate(args.files)
     if args.command == "schema":
@@ -53,7 +61,8 @@ def _list(directory: Path) -> int:
         return 1
     for spec in specs:
         sources = " vs ".join(f"{s.name} ({s.type})" for s in spec.sources)
-        print(f"{spec.dag_id:<32} {spec.schedule:<14} {sources}")
+        references = "".join(f" + reference {s.name} ({s.type})" for s in spec.references)
+        print(f"{spec.dag_id:<32} {spec.schedule:<14} {sources}{references}")
     return 0
 
 
@@ -73,6 +82,20 @@ def _schema(output: Path | None) -> int:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+    return 0
+
+
+def _suites(files: list[Path], output: Path) -> int:
+    from recon.integrity.definitions import write_definitions
+
+    try:
+        specs = [load_spec(path) for path in files]
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for spec in specs:
+        for path in write_definitions(spec, output):
+            print(path)
     return 0
 
 

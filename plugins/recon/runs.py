@@ -35,7 +35,8 @@ SEVERITY_ORDER = ("ok", "info", "warning", "critical")
 
 
 def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
-    """Fill in the run's status, severity, totals, counts and recommendations from the dbt marts.
+    """Fill in the run's status, severity, totals, counts and recommendations from the dbt marts, and
+    the integrity rules it failed (none critical, or it would not be published).
 
     A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst one.
     """
@@ -71,20 +72,31 @@ def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
         pending = sum(r["pending_count"] for r in summary)
         still_open = sum(r["carried_break_count"] for r in summary)
         totals = [{key: row[key] for key in TOTAL_COLUMNS} for row in summary]
+        # Non-critical integrity failures do not stop a run: the run carries them for its readers.
+        cur.execute(
+            """
+            select rule_name, severity, checkpoint, source, unexpected_count, unexpected_percent
+            from reconciliation.integrity_results
+            where run_id = %s and not is_success
+            order by array_position(array['critical', 'high', 'medium', 'low'], severity), rule_name, source
+            """,
+            (window.run_id,),
+        )
+        integrity = json.loads(json.dumps(cur.fetchall(), default=str))
         cur.execute(
             """
             update reconciliation.runs set
                 status = %s, severity = %s, finished_at = now(),
                 duration_seconds = extract(epoch from now() - started_at),
                 break_count = %s, pending_count = %s, discrepancy_percent = %s,
-                break_counts = %s, totals = %s, recommendations = %s
+                break_counts = %s, totals = %s, recommendations = %s, integrity_failures = %s
             where run_id = %s
             """,
             (
                 status, severity, sum(counts.values()), pending,
                 max((r["discrepancy_percent"] for r in summary), default=0),
                 Jsonb(counts), Jsonb(json.loads(json.dumps(totals, default=str))),
-                Jsonb(recommendations(findings, pending, still_open)), window.run_id,
+                Jsonb(recommendations(findings, pending, still_open)), Jsonb(integrity), window.run_id,
             ),
         )  # fmt: skip
         if cur.rowcount != 1:

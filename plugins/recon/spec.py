@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recon.integrity.rules import Rules
 from recon.reconcile import Reconcile
 from recon.sources.base import SourceConfig
 from recon.sources.registry import source_models
@@ -68,9 +69,14 @@ class Spec(_Strict):
     # Per-record data (staging, record matches) of runs older than this is dropped; results are kept.
     retention_days: Annotated[int, Field(ge=1)] = 400
     sources: Annotated[list[Source], Field(min_length=2)]
+    # Loaded like any source but never matched: what integrity rules look things up in (an events
+    # table for orphaned sales, stored totals to recompute).
+    references: list[Source] = []
     # Which sources are reconciled against which, and how (recon/reconcile.py, docs/matching.md).
     # Left out with exactly two sources: the first against the second, by record_key.
     reconcile: Reconcile = Reconcile()
+    # Integrity rules (Great Expectations), on top of the defaults (recon/integrity/rules.py).
+    rules: Rules = Rules()
     alerts: Alerts = Alerts()
 
     @model_validator(mode="before")
@@ -91,6 +97,7 @@ class Spec(_Strict):
     @model_validator(mode="after")
     def _pairs_name_sources(self) -> Spec:
         names = {source.name for source in self.sources}
+        every = names | {source.name for source in self.references}
         problems = []
         if not self.reconcile.pairs and not self.reconcile.balances:
             problems.append("reconcile: with more than two sources, list the pairs to reconcile")
@@ -105,6 +112,7 @@ class Spec(_Strict):
         for index, rule in enumerate(self.reconcile.stuck):
             if rule.source not in names:
                 problems.append(f"reconcile.stuck.{index}.source: no source {rule.source!r}")
+        problems += _rule_sources(self.rules, names, every)
         pair_names = [pair.pair_name for pair in self.pairs]
         if len(set(pair_names)) != len(pair_names):
             problems.append(f"reconcile: pair names must be unique, got {pair_names}")
@@ -121,6 +129,16 @@ class Spec(_Strict):
             raise ValueError(f"source names must be unique, got {names}")
         return sources
 
+    @model_validator(mode="after")
+    def _reference_names_unique(self) -> Spec:
+        names = [source.name for source in [*self.sources, *self.references]]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"references: names must differ from each other and the sources', {repeated} repeat"
+            )
+        return self
+
     @property
     def dag_id(self) -> str:
         return f"recon_{self.name}"
@@ -130,12 +148,38 @@ class Spec(_Strict):
         """Every reconciled pair: record pairs, then balance pairs."""
         return [*self.reconcile.pairs, *self.reconcile.balances]
 
+    @property
+    def loaded_sources(self) -> list[SourceConfig]:
+        """Every source a run extracts: the reconciled ones, then the references."""
+        return [*self.sources, *self.references]
+
     def source(self, name: str) -> SourceConfig:
-        for source in self.sources:
+        for source in self.loaded_sources:
             if source.name == name:
                 return source
-        names = sorted(source.name for source in self.sources)
+        names = sorted(source.name for source in self.loaded_sources)
         raise ValueError(f"spec {self.name!r} has no source {name!r}; it has {names}")
+
+
+def _rule_sources(rules: Rules, reconciled: set[str], every: set[str]) -> list[str]:
+    """Problems with the sources the spec's own rules name, located at the rule's field."""
+    problems = []
+    for index, rule in enumerate(rules.checks):
+        where = f"rules.checks.{index}"
+        for name in rule.sources or []:
+            if name not in every:
+                problems.append(
+                    f"{where}.sources: no source or reference {name!r}; the spec has {sorted(every)}"
+                )
+        for part, model in (
+            ("reference", getattr(rule, "reference", None)),
+            ("lines", getattr(rule, "lines", None)),
+        ):
+            if model is not None and model.source not in every:
+                problems.append(f"{where}.{part}.source: no source or reference {model.source!r}")
+        if rule.rule == "no_duplicates" and set(rule.sources or []) - reconciled:
+            problems.append(f"{where}.sources: no_duplicates reads the matching, so only reconciled sources")
+    return problems
 
 
 def load_spec(path: Path | str) -> Spec:

@@ -14,8 +14,6 @@ from recon.window import RunWindow
 
 log = logging.getLogger(__name__)
 
-EXPECTATIONS_SUITE = "staging_records.yml"
-
 
 def start_run(spec: Spec, start: datetime, end: datetime, airflow_run_id: str | None) -> dict[str, str]:
     """Create the warehouse tables if needed and register the run; return the run key."""
@@ -49,23 +47,35 @@ def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, Any]
     return result.summary()  # file sources also report each file's version
 
 
-def validate_staging(spec: Spec, run: dict[str, str], expectations_dir: str) -> dict[str, Any]:
-    """Run the staging contract suite; raise (stopping the run) when a critical check fails."""
+def validate(spec: Spec, run: dict[str, str], checkpoint: str, default_docs_dir: str) -> dict[str, Any]:
+    """Run one integrity checkpoint (``staging`` after load, ``results`` after dbt) and store it;
+    raise, stopping the run without retries, when a critical rule fails.
+
+    Data Docs go to ``RECON_DATA_DOCS_DIR`` (read now, not when the DAG is parsed), else the default.
+    """
+    import os
     from pathlib import Path
 
-    from recon import integrity, warehouse
+    from recon import warehouse
+    from recon.integrity import validate
     from recon.staging.partitions import analyze_run
 
     window = RunWindow.from_dict(run)
+    if checkpoint == "staging":
+        with warehouse.connect(spec.warehouse_connection) as conn:
+            analyze_run(conn, window)  # statistics for the checks and the matching joins
+    results = validate.run_checkpoint(
+        spec,
+        window,
+        checkpoint,
+        warehouse.sqlalchemy_url(spec.warehouse_connection),
+        Path(os.environ.get("RECON_DATA_DOCS_DIR") or default_docs_dir),
+    )
     with warehouse.connect(spec.warehouse_connection) as conn:
-        analyze_run(conn, window)  # statistics for the checks and the matching joins
-    suite, rules = integrity.load_suite(Path(expectations_dir) / EXPECTATIONS_SUITE)
-    results = integrity.run_suite(warehouse.sqlalchemy_url(spec.warehouse_connection), window, suite, rules)
-    with warehouse.connect(spec.warehouse_connection) as conn:
-        integrity.store_results(conn, window, suite, results)
+        validate.store_results(conn, window, checkpoint, results)
     try:
-        integrity.raise_on_critical(suite, results)
-    except integrity.IntegrityError as exc:
+        validate.raise_on_critical(checkpoint, results)
+    except validate.IntegrityError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         # The same rows would fail again: fail now instead of spending the retries.

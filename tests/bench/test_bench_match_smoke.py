@@ -36,6 +36,10 @@ def test_all_three_methods_find_exactly_the_injected_breaks(
         "datacompy": expected,
         "floor": expected,
     }
+    # Both integrity checkpoints ran the default rules on the run, and every rule held on clean data.
+    processes = methods["recon"]["processes"]
+    assert processes["integrity_staging"]["checked"] > 0 and processes["integrity_results"]["checked"] > 0
+    assert processes["integrity_staging"]["failed"] == processes["integrity_results"]["failed"] == []
     # The boundary cases matched within tolerance, and nothing else was a break or a match by accident.
     outcomes = methods["recon"]["outcomes"]
     assert outcomes["matched_within_tolerance"] == report["within_tolerance"]

@@ -138,6 +138,13 @@ def test_every_task_records_failures_in_the_run_ledger(dagbag) -> None:
             assert "record_failure" in names, f"{dag.dag_id}.{task.task_id} has no failure callback"
 
 
+def test_reference_sources_are_extracted_before_the_staging_checkpoint(dagbag) -> None:
+    dag = dagbag.dags["recon_ticket_orders"]
+    extracts = {t for t in dag.get_task("validate_staging").upstream_task_ids if t.startswith("extract_")}
+
+    assert extracts == {"extract_platform", "extract_box_office", "extract_events"}
+
+
 def test_the_reconciliation_runs_in_order(dagbag) -> None:
     dag = dagbag.dags["recon_stripe_billing"]
     build_tasks = [t for t in dag.task_ids if t.startswith("match_records.")]
@@ -148,8 +155,10 @@ def test_the_reconciliation_runs_in_order(dagbag) -> None:
         "extract_internal",
     }
     assert build_tasks, "the dbt task group rendered no task"
-    assert dag.get_task("publish_results").upstream_task_ids - {"start_run"} <= set(build_tasks)
-    assert dag.get_task("publish_results").upstream_task_ids & set(build_tasks)
+    # The results checkpoint runs after the whole dbt group and before anything is published.
+    assert dag.get_task("validate_results").upstream_task_ids - {"start_run"} <= set(build_tasks)
+    assert dag.get_task("validate_results").upstream_task_ids & set(build_tasks)
+    assert dag.get_task("publish_results").upstream_task_ids == {"start_run", "validate_results"}
     assert dag.get_task("notify_slack").upstream_task_ids == {"start_run", "publish_results"}
     assert dag.get_task("notify_pagerduty").upstream_task_ids == {"start_run", "publish_results"}
 

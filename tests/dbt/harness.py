@@ -104,7 +104,24 @@ def run_matching(
     load_records(conn, window, records)
     completed = dbt(warehouse_url, window, *command)
     assert completed.returncode == 0, completed.stdout[-6000:]
+    if command[0] == "build":
+        assert_results_invariants(spec, window, warehouse_url)
     return completed
+
+
+def assert_results_invariants(spec: Spec, window: RunWindow, warehouse_url: str) -> None:
+    """The results checkpoint's invariants (GX, as the DAG runs them) hold: every record of the run
+    sits in exactly one unit per pair side, and the summary counts what was staged."""
+    from recon.integrity.validate import run_checkpoint
+
+    url = "postgresql+psycopg://" + warehouse_url.split("://", 1)[1]
+    failed = [
+        f"{result.check.rule.rule_name}: {result.unexpected_count} of {result.element_count} pair sides"
+        f" ({result.sample}) {result.details.get('exception', '')}"
+        for result in run_checkpoint(spec, window, "results", url)
+        if result.check.rule.rule in ("accounted_once", "counts_add_up") and not result.success
+    ]
+    assert not failed, failed
 
 
 def rows(conn: psycopg.Connection, query: str, *params: Any) -> list[dict[str, Any]]:

@@ -175,7 +175,7 @@ def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published
     assert dag_run.state == "failed"
     status, error = run_row(warehouse)
     assert status == "error"
-    assert "validate_staging" in error and "expect_column_values_to_be_between on amount: 2" in error
+    assert "validate_staging" in error and "amount_not_negative on internal: 2 unexpected rows" in error
     assert received == []
     assert warehouse.execute("select to_regclass('reconciliation.run_breaks')").fetchone() == (None,)
     assert warehouse.execute("select count(*) from reconciliation.alert_outbox").fetchone() == (0,)

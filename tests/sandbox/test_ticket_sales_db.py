@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from include.sandbox.ticket_sales_db import TILL_STATUS, TicketSalesPlan, ticket_sales
-from include.sandbox.ticketing import EXPONENTS, TicketingScenario
+from include.sandbox.ticket_sales_db import TILL_STATUS, TicketSalesPlan, events, ticket_sales
+from include.sandbox.ticketing import EVENTS, EXPONENTS, UNKNOWN_EVENT, TicketingScenario
 
 PLATFORM = TicketingScenario(seed=5, count=40)
 
@@ -59,3 +59,36 @@ def test_a_refund_cannot_be_planted_on_an_order_that_was_not_refunded() -> None:
 
     with pytest.raises(ValueError, match="not refunded"):
         list(ticket_sales(PLATFORM, TicketSalesPlan(refund_not_booked=frozenset({paid}))))
+
+
+def test_the_catalogue_lists_every_event_with_the_tickets_its_orders_add_up_to() -> None:
+    tallies = {event.event_id: event.tickets_sold for event in events(PLATFORM, TicketSalesPlan())}
+    quantities: dict[str, int] = {}
+    for sale in PLATFORM.sales():
+        quantities[sale["event"]["id"]] = quantities.get(sale["event"]["id"], 0) + sale["quantity"]
+
+    assert list(tallies) == [event_id for event_id, _name in EVENTS]
+    assert tallies == {event_id: quantities.get(event_id, 0) for event_id in tallies}
+
+
+def test_a_miscounted_tally_is_one_ticket_high_and_an_unlisted_events_order_counts_nowhere() -> None:
+    orphaned = TicketingScenario(seed=5, count=40, flaws=((10, "unknown_event"),))
+    lost_event, lost_quantity = PLATFORM.sale(10)["event"]["id"], PLATFORM.sale(10)["quantity"]
+    miscounted = next(event_id for event_id, _name in EVENTS if event_id != lost_event)
+    clean = {event.event_id: event.tickets_sold for event in events(PLATFORM, TicketSalesPlan())}
+
+    rows = events(orphaned, TicketSalesPlan(miscounted=frozenset({miscounted})))
+
+    assert UNKNOWN_EVENT["id"] not in {event.event_id for event in rows}
+    differences = {event.event_id: event.tickets_sold - clean[event.event_id] for event in rows}
+    assert {event_id: change for event_id, change in differences.items() if change} == {
+        lost_event: -lost_quantity,
+        miscounted: 1,
+    }
+
+
+def test_only_a_listed_event_can_be_miscounted() -> None:
+    with pytest.raises(ValueError, match="no such event") as raised:
+        events(PLATFORM, TicketSalesPlan(miscounted=frozenset({UNKNOWN_EVENT["id"]})))
+
+    assert UNKNOWN_EVENT["id"] in str(raised.value)

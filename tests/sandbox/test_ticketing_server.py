@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from include.sandbox.ticketing import MALFORMED_KINDS, TicketingScenario, to_json
+from include.sandbox.ticketing import FLAW_KINDS, MALFORMED_KINDS, UNKNOWN_EVENT, TicketingScenario, to_json
 from include.sandbox.ticketing_server import TicketingSandbox
 
 pytestmark = pytest.mark.integration  # the server tests; the generator ones are quick either way
@@ -79,6 +79,33 @@ def test_malformed_sales_rotate_through_every_kind() -> None:
     assert [k for k in kinds if k] == list(MALFORMED_KINDS)
     assert kinds[:5] == [None] * 5
     assert "total" not in scenario.sale(5)
+
+
+def test_a_flaw_changes_only_its_own_value_of_its_own_sale() -> None:
+    clean = TicketingScenario(seed=3, count=12)
+    flawed = TicketingScenario(
+        seed=3, count=12, flaws=((7, "zero_quantity"), (8, "no_buyer_email"), (9, "unknown_event"))
+    )
+
+    sales = list(flawed.sales())
+
+    assert sales[7] == {**clean.sale(7), "quantity": 0}
+    assert sales[8] == {**clean.sale(8), "buyer": {"email": None}}
+    assert sales[9] == {**clean.sale(9), "event": UNKNOWN_EVENT}
+    assert [sale for i, sale in enumerate(sales) if i not in (7, 8, 9)] == [
+        sale for i, sale in enumerate(clean.sales()) if i not in (7, 8, 9)
+    ]
+    assert [flawed.flaw(i) for i in (6, 7, 8, 9)] == [None, *FLAW_KINDS]
+
+
+def test_a_flaw_must_be_known_and_alone_on_its_sale() -> None:
+    with pytest.raises(ValueError, match="unknown flaw") as unknown:
+        TicketingScenario(flaws=((7, "negative_quantity"),))
+    with pytest.raises(ValueError, match="one flaw at most") as twice:
+        TicketingScenario(flaws=((7, "zero_quantity"), (7, "no_buyer_email")))
+
+    assert "zero_quantity" in str(unknown.value)
+    assert "[7]" in str(twice.value)
 
 
 # --- server -------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ summary as (
         cast({{ sql_string_literal(var('window_end')) }} as timestamptz) as window_end,
         settings.pair,
         settings.pair_kind,
-        outcome_totals.currency,
+        coalesce(outcome_totals.currency, side_totals.currency) as currency,
         settings.left_source,
         settings.right_source,
         coalesce(side_totals.left_record_count, 0) as left_record_count,
@@ -92,36 +92,38 @@ summary as (
         coalesce(side_totals.right_total_amount, 0) as right_total_amount,
         coalesce(side_totals.left_total_amount, 0) - coalesce(side_totals.right_total_amount, 0)
             as net_difference_amount,
-        outcome_totals.matched_count,
-        outcome_totals.matched_within_tolerance_count,
-        outcome_totals.amount_mismatch_count,
-        outcome_totals.currency_mismatch_count,
-        outcome_totals.status_mismatch_count,
-        outcome_totals.attribute_mismatch_count,
-        outcome_totals.late_count,
-        outcome_totals.missing_in_left_count,
-        outcome_totals.missing_in_right_count,
-        outcome_totals.pending_count,
-        outcome_totals.duplicate_count,
-        outcome_totals.near_duplicate_count,
-        outcome_totals.group_mismatch_count,
-        outcome_totals.balance_mismatch_count,
-        outcome_totals.stuck_count,
-        outcome_totals.break_count,
-        outcome_totals.carried_break_count,
-        outcome_totals.pending_amount,
-        outcome_totals.discrepancy_amount,
+        coalesce(outcome_totals.matched_count, 0) as matched_count,
+        coalesce(outcome_totals.matched_within_tolerance_count, 0) as matched_within_tolerance_count,
+        coalesce(outcome_totals.amount_mismatch_count, 0) as amount_mismatch_count,
+        coalesce(outcome_totals.currency_mismatch_count, 0) as currency_mismatch_count,
+        coalesce(outcome_totals.status_mismatch_count, 0) as status_mismatch_count,
+        coalesce(outcome_totals.attribute_mismatch_count, 0) as attribute_mismatch_count,
+        coalesce(outcome_totals.late_count, 0) as late_count,
+        coalesce(outcome_totals.missing_in_left_count, 0) as missing_in_left_count,
+        coalesce(outcome_totals.missing_in_right_count, 0) as missing_in_right_count,
+        coalesce(outcome_totals.pending_count, 0) as pending_count,
+        coalesce(outcome_totals.duplicate_count, 0) as duplicate_count,
+        coalesce(outcome_totals.near_duplicate_count, 0) as near_duplicate_count,
+        coalesce(outcome_totals.group_mismatch_count, 0) as group_mismatch_count,
+        coalesce(outcome_totals.balance_mismatch_count, 0) as balance_mismatch_count,
+        coalesce(outcome_totals.stuck_count, 0) as stuck_count,
+        coalesce(outcome_totals.break_count, 0) as break_count,
+        coalesce(outcome_totals.carried_break_count, 0) as carried_break_count,
+        coalesce(outcome_totals.pending_amount, 0) as pending_amount,
+        coalesce(outcome_totals.discrepancy_amount, 0) as discrepancy_amount,
         greatest(coalesce(side_totals.left_gross_amount, 0), coalesce(side_totals.right_gross_amount, 0))
             as gross_amount,
         settings.tolerance_percent,
         settings.critical_percent
 
+    -- A currency can have records but no unit of its own (a currency mismatch is one unit, in one
+    -- of its currencies): a full join keeps every record counted in its own currency's row.
     from outcome_totals
-    inner join settings
-        on outcome_totals.pair = settings.pair
-    left join side_totals
+    full outer join side_totals
         on outcome_totals.pair = side_totals.pair
         and outcome_totals.currency = side_totals.currency
+    inner join settings
+        on coalesce(outcome_totals.pair, side_totals.pair) = settings.pair
 
 ),
 

@@ -140,7 +140,8 @@ alter table reconciliation.runs
     add column if not exists discrepancy_percent numeric,
     add column if not exists break_counts jsonb,
     add column if not exists totals jsonb,
-    add column if not exists recommendations jsonb;
+    add column if not exists recommendations jsonb,
+    add column if not exists integrity_failures jsonb;
 
 -- Integrity check results (Great Expectations), one row per expectation per run.
 create table if not exists reconciliation.integrity_results (
@@ -156,6 +157,18 @@ create table if not exists reconciliation.integrity_results (
     checked_at timestamptz not null default now()
 );
 create index if not exists integrity_results_run_idx on reconciliation.integrity_results (run_id);
+-- Spec-declared rules (recon.integrity): which rule, where, and how much of the data broke it.
+alter table reconciliation.integrity_results
+    add column if not exists checkpoint text not null default 'staging',
+    add column if not exists rule_name text,
+    add column if not exists rule text,
+    add column if not exists source text,
+    add column if not exists field text,
+    add column if not exists threshold numeric,
+    add column if not exists element_count bigint,
+    add column if not exists unexpected_percent numeric,
+    add column if not exists sample_record_ids jsonb not null default '[]';
+create index if not exists integrity_results_spec_idx on reconciliation.integrity_results (spec, checked_at);
 
 -- Alerts to send, built from the result tables; sending reads only this table.
 create table if not exists reconciliation.alert_outbox (

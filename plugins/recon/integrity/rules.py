@@ -1,0 +1,303 @@
+"""The spec's ``rules`` section: integrity rules, each a field, a rule, a severity and a threshold.
+
+A rule is declared, never coded: ``recon.integrity.suites`` turns each into a Great Expectations
+expectation over a query of the run's rows, and ``recon.integrity.validate`` runs them. Every spec gets
+``DEFAULT_RULES`` unless it names one in ``rules.disable``; a spec rule with a default's name replaces
+that default (to change its severity or threshold). docs/integrity.md is the user's reference.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z][a-z0-9_]*$"
+# A record field a rule may name: a canonical column, or one mapped attribute (``attributes.<name>``).
+FIELD = (
+    r"^(record_key|group_key|reference|customer_email|status|currency|amount|occurred_at"
+    r"|attributes\.[A-Za-z0-9_.-]+)$"
+)
+FieldName = Annotated[str, Field(pattern=FIELD)]
+Severity = Literal["critical", "high", "medium", "low"]
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+Checkpoint = Literal["staging", "results"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _exact(value: object) -> object:
+    # YAML reads 0.01 as a float: go through its text so thresholds and bounds stay exact.
+    return str(value) if isinstance(value, float) else value
+
+
+class _Rule(_Strict):
+    """What every rule has. ``name`` defaults to ``<field>_<rule>`` (``quantity_positive``)."""
+
+    name: Annotated[str | None, Field(pattern=NAME)] = None
+    severity: Severity
+    # The share of the checked rows (those with a value) that may break the rule and still pass.
+    threshold: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0")
+    # The sources whose rows are checked; left out: every reconciled source (not reference sources).
+    sources: list[str] | None = None
+    description: str | None = None
+
+    # Which checkpoint runs the rule: after load (staging) or after dbt (results).
+    checkpoint: ClassVar[Checkpoint] = "staging"
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _exact_threshold(cls, value: object) -> object:
+        return _exact(value)
+
+    @property
+    def rule_name(self) -> str:
+        field = getattr(self, "field", None)
+        stem = field.removeprefix("attributes.").replace(".", "_").replace("-", "_") if field else None
+        rule = self.rule  # type: ignore[attr-defined]
+        return self.name or (f"{stem}_{rule}" if stem else rule)
+
+
+class _FieldRule(_Rule):
+    field: FieldName
+
+
+class NotNull(_FieldRule):
+    """The field has a value (empty text counts as missing)."""
+
+    rule: Literal["not_null"]
+
+
+class NotNegative(_FieldRule):
+    """The field is a number >= 0."""
+
+    rule: Literal["not_negative"]
+
+
+class Positive(_FieldRule):
+    """The field is a number > 0."""
+
+    rule: Literal["positive"]
+
+
+class Between(_FieldRule):
+    """The field is a number within [min, max] (both inclusive; either may be left out)."""
+
+    rule: Literal["between"]
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _exact_bounds(cls, value: object) -> object:
+        return _exact(value)
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> Between:
+        if self.min is None and self.max is None:
+            raise ValueError("between needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Email(_FieldRule):
+    """The field is one email address (something@domain.tld, no spaces)."""
+
+    rule: Literal["email"]
+
+
+class Matches(_FieldRule):
+    """The field matches a regular expression (PostgreSQL's POSIX syntax, unanchored)."""
+
+    rule: Literal["matches"]
+    pattern: Annotated[str, Field(min_length=1)]
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        # Python's syntax is close enough to PostgreSQL's to catch a broken pattern at load time.
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
+
+
+class InSet(_FieldRule):
+    """The field is one of the listed values (compared as text)."""
+
+    rule: Literal["in_set"]
+    values: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _as_text(cls, values: object) -> object:
+        return [str(value) for value in values] if isinstance(values, list) else values
+
+
+class CurrencyCode(_FieldRule):
+    """The field is an active ISO 4217 currency code (upper case)."""
+
+    rule: Literal["currency_code"]
+
+
+class NotFuture(_FieldRule):
+    """The field is a time no later than the moment of the check."""
+
+    rule: Literal["not_future"]
+
+
+class InWindow(_FieldRule):
+    """The field is a time inside the run's window [start, end)."""
+
+    rule: Literal["in_window"]
+
+
+class Unique(_FieldRule):
+    """No two of the source's rows in the run have the same value."""
+
+    rule: Literal["unique"]
+
+
+class Parent(_Strict):
+    source: str
+    field: FieldName = "record_key"
+
+
+class ExistsIn(_FieldRule):
+    """Orphans: the field's value exists in ``reference.field`` of another source's rows in the run."""
+
+    rule: Literal["exists_in"]
+    reference: Parent
+
+
+class Lines(_Strict):
+    source: str
+    field: FieldName = "amount"
+    by: FieldName
+
+
+class Totals(_FieldRule):
+    """A stored total (``field``) equals the sum of its lines' ``lines.field``, grouped by ``lines.by``
+    and joined on ``key``, within ``tolerance`` (inclusive). A total with no lines is compared to 0."""
+
+    rule: Literal["totals"]
+    key: FieldName = "record_key"
+    lines: Lines
+    tolerance: Annotated[Decimal, Field(ge=0)] = Decimal("0")
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _exact_tolerance(cls, value: object) -> object:
+        return _exact(value)
+
+
+class NoDuplicates(_Rule):
+    """The matching engine classed none of the source's records ``duplicate`` or ``near_duplicate``."""
+
+    rule: Literal["no_duplicates"]
+    checkpoint: ClassVar[Checkpoint] = "results"
+
+
+class _Invariant(_Rule):
+    """An invariant of the run's results, checked per pair and side; it takes no threshold."""
+
+    checkpoint: ClassVar[Checkpoint] = "results"
+
+    @model_validator(mode="after")
+    def _exact_invariant(self) -> _Invariant:
+        if self.threshold or self.sources is not None:
+            raise ValueError(f"{self.rule} is an invariant of the results: it takes no threshold or sources")  # type: ignore[attr-defined]
+        return self
+
+
+class AccountedOnce(_Invariant):
+    """Each pair side's records of the run sit in the run's units exactly once (none lost or doubled)."""
+
+    rule: Literal["accounted_once"]
+
+
+class CountsAddUp(_Invariant):
+    """The run summary's record counts, over every class, equal the records extracted per pair side."""
+
+    rule: Literal["counts_add_up"]
+
+
+Rule = Annotated[
+    Union[  # noqa: UP007
+        NotNull,
+        NotNegative,
+        Positive,
+        Between,
+        Email,
+        Matches,
+        InSet,
+        CurrencyCode,
+        NotFuture,
+        InWindow,
+        Unique,
+        ExistsIn,
+        Totals,
+        NoDuplicates,
+        AccountedOnce,
+        CountsAddUp,
+    ],
+    Field(discriminator="rule"),
+]
+RULE_TYPES: dict[str, type[_Rule]] = {
+    model.model_fields["rule"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in Rule.__origin__.__args__  # type: ignore[attr-defined]
+}
+
+# Every spec's rules unless its ``rules.disable`` names them.
+DEFAULT_RULES: tuple[_Rule, ...] = (
+    NotNull(rule="not_null", field="record_key", severity="critical"),
+    NotNegative(rule="not_negative", field="amount", severity="critical"),
+    CurrencyCode(rule="currency_code", name="currency_iso_4217", field="currency", severity="critical"),
+    Email(rule="email", name="customer_email_format", field="customer_email", severity="medium"),
+    NotFuture(rule="not_future", field="occurred_at", severity="high"),
+    InWindow(rule="in_window", field="occurred_at", severity="low"),
+    NoDuplicates(rule="no_duplicates", name="no_duplicates", severity="low"),
+    AccountedOnce(rule="accounted_once", name="records_accounted_once", severity="critical"),
+    CountsAddUp(rule="counts_add_up", name="counts_add_up", severity="critical"),
+)
+DEFAULT_NAMES = tuple(rule.rule_name for rule in DEFAULT_RULES)
+
+
+class Rules(_Strict):
+    """The ``rules`` section: default rules to turn off, and the spec's own rules."""
+
+    disable: list[str] = []
+    checks: list[Rule] = []
+
+    @field_validator("disable")
+    @classmethod
+    def _known_defaults(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(DEFAULT_NAMES))
+        if unknown:
+            raise ValueError(f"no default rule {unknown}; the defaults are {list(DEFAULT_NAMES)}")
+        return names
+
+    @field_validator("checks")
+    @classmethod
+    def _names_unique(cls, checks: list[_Rule]) -> list[_Rule]:
+        names = [rule.rule_name for rule in checks]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if "record_key" in names:
+            raise ValueError("'record_key' cannot name a rule: it is the column that identifies a row")
+        if repeated:
+            raise ValueError(f"rule names must be unique, {repeated} repeat: give each rule its own name")
+        return checks
+
+    def effective(self) -> list[_Rule]:
+        """The rules a run checks: the defaults left on (unless replaced), then the spec's own."""
+        own = {rule.rule_name for rule in self.checks}
+        kept = [
+            rule for rule in DEFAULT_RULES if rule.rule_name not in own and rule.rule_name not in self.disable
+        ]
+        return [*kept, *self.checks]
