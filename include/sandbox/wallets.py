@@ -11,8 +11,8 @@ sum of its entries, except three planted wallets:
 * ``drift``: off by twice ``tolerance`` (a ``balance_mismatch``);
 * ``unledgered``: a balance updated in the day with no ledger entry at all (missing in the ledger).
 
-Every ledger amount is a credit (positive): the staging contract refuses negative amounts today
-(``expectations/staging_records.yml``, ``amount >= 0``, critical), so debits cannot be loaded yet.
+Every ledger amount is a credit (positive), so the default integrity rule ``amount_not_negative``
+(critical) holds; a ledger with debits would turn it off in its spec.
 Wallets are kept in several currencies, one of them a code outside ISO 4217 (``ETH``), all to 18
 decimals. Everything derives from one seed.
 """

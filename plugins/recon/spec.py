@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from recon.integrity.rules import Rules
+from recon.integrity.rules import RULE_TYPES, Rules
 from recon.reconcile import Reconcile
 from recon.sources.base import SourceConfig
 from recon.sources.registry import source_models
@@ -219,8 +219,14 @@ _LOCATED = re.compile(r"^Value error, ([a-z_][a-z0-9_.]*): (.*)$", re.S)
 
 def _describe(error: dict, lines: dict[tuple[str, ...], int]) -> str:
     location = tuple(str(part) for part in error["loc"])
-    # Discriminated unions put the tag in the location ("sources.1.sftp_csv.path"): drop it.
-    location = tuple(part for part in location if part not in SOURCE_TYPES)
+    # Discriminated unions put the tag in the location ("sources.1.sftp_csv.path",
+    # "rules.checks.0.matches.pattern"): drop it.
+    location = tuple(
+        part
+        for index, part in enumerate(location)
+        if not (part in SOURCE_TYPES and index == 2 and location[0] in ("sources", "references"))
+        and not (part in RULE_TYPES and index == 3 and location[:2] == ("rules", "checks"))
+    )
     message = error["msg"]
     if not location and (found := _LOCATED.match(message)):
         # A cross-field check names its own location: "reconcile.pairs.0.left: ..."

@@ -15,6 +15,9 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME = r"^[a-z][a-z0-9_]*$"
+# A rule's name names a column of its batch query: PostgreSQL cuts identifiers at 63 bytes, and the
+# totals join's alias adds two characters.
+MAX_NAME = 60
 # A record field a rule may name: a canonical column, or one mapped attribute (``attributes.<name>``).
 FIELD = (
     r"^(record_key|group_key|reference|customer_email|status|currency|amount|occurred_at"
@@ -64,6 +67,15 @@ class _Rule(_Strict):
 
 class _FieldRule(_Rule):
     field: FieldName
+    # The type the rule reads its field as: amount is never a time, occurred_at never a number.
+    reads: ClassVar[str] = "text"
+
+    @model_validator(mode="after")
+    def _field_readable(self) -> _FieldRule:
+        unreadable = {"number": "occurred_at", "time": "amount"}.get(self.reads)
+        if self.field == unreadable:
+            raise ValueError(f"{self.rule} reads a {self.reads}; {self.field} is not one")  # type: ignore[attr-defined]
+        return self
 
 
 class NotNull(_FieldRule):
@@ -75,17 +87,23 @@ class NotNull(_FieldRule):
 class NotNegative(_FieldRule):
     """The field is a number >= 0."""
 
+    reads: ClassVar[str] = "number"
+
     rule: Literal["not_negative"]
 
 
 class Positive(_FieldRule):
     """The field is a number > 0."""
 
+    reads: ClassVar[str] = "number"
+
     rule: Literal["positive"]
 
 
 class Between(_FieldRule):
     """The field is a number within [min, max] (both inclusive; either may be left out)."""
+
+    reads: ClassVar[str] = "number"
 
     rule: Literal["between"]
     min: Decimal | None = None
@@ -125,6 +143,8 @@ class Matches(_FieldRule):
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"not a regular expression: {exc}") from None
+        if "(?P" in pattern or "(?<" in pattern:
+            raise ValueError("PostgreSQL regular expressions have no named groups or lookbehind")
         return pattern
 
 
@@ -149,11 +169,15 @@ class CurrencyCode(_FieldRule):
 class NotFuture(_FieldRule):
     """The field is a time no later than the moment of the check."""
 
+    reads: ClassVar[str] = "time"
+
     rule: Literal["not_future"]
 
 
 class InWindow(_FieldRule):
     """The field is a time inside the run's window [start, end)."""
+
+    reads: ClassVar[str] = "time"
 
     rule: Literal["in_window"]
 
@@ -181,10 +205,19 @@ class Lines(_Strict):
     field: FieldName = "amount"
     by: FieldName
 
+    @field_validator("field")
+    @classmethod
+    def _a_number(cls, field: str) -> str:
+        if field == "occurred_at":
+            raise ValueError("lines are summed: occurred_at is not a number")
+        return field
+
 
 class Totals(_FieldRule):
     """A stored total (``field``) equals the sum of its lines' ``lines.field``, grouped by ``lines.by``
     and joined on ``key``, within ``tolerance`` (inclusive). A total with no lines is compared to 0."""
+
+    reads: ClassVar[str] = "number"
 
     rule: Literal["totals"]
     key: FieldName = "record_key"
@@ -288,6 +321,10 @@ class Rules(_Strict):
     def _names_unique(cls, checks: list[_Rule]) -> list[_Rule]:
         names = [rule.rule_name for rule in checks]
         repeated = sorted({name for name in names if names.count(name) > 1})
+        if too_long := sorted(name for name in names if len(name) > MAX_NAME):
+            raise ValueError(
+                f"rule names {too_long} are over {MAX_NAME} characters: give them a shorter name"
+            )
         if "record_key" in names:
             raise ValueError("'record_key' cannot name a rule: it is the column that identifies a row")
         if repeated:
