@@ -183,18 +183,26 @@ def dbt_child(config: dict[str, Any]) -> dict[str, Any]:
 def integrity_child(config: dict[str, Any]) -> dict[str, Any]:
     """One integrity checkpoint of the run, as the DAG's validate_staging / validate_results task runs it:
     the spec's default rules generated into GX suites, checked in the warehouse, stored."""
+    started = time.perf_counter()
+    import great_expectations  # noqa: F401  (timed apart: every checkpoint task pays it once)
+
     from recon.integrity import validate
 
-    started = time.perf_counter()
+    imported = time.perf_counter()
     window = bench_window()
     url = "postgresql+psycopg://" + config["url"].split("://", 1)[1]  # GX reads through SQLAlchemy
-    results = validate.run_checkpoint(
-        bench_spec(), window, config["checkpoint"], url, Path(config["docs_dir"])
-    )
+    results = validate.run_checkpoint(bench_spec(), window, config["checkpoint"], url, None)
     with psycopg.connect(config["url"]) as conn:
         validate.store_results(conn, window, config["checkpoint"], results)
+    checked = time.perf_counter()
+    # Data Docs are rendered by a second run of the same checks, so the two costs show apart.
+    validate.run_checkpoint(bench_spec(), window, config["checkpoint"], url, Path(config["docs_dir"]))
+    documented = time.perf_counter()
     return {
-        "wall_s": time.perf_counter() - started,
+        "wall_s": time.perf_counter() - started - (documented - checked),
+        "import_s": imported - started,
+        "check_s": checked - imported,
+        "docs_s": documented - checked,
         "failed": [f"{r.check.rule.rule_name} on {r.check.source}" for r in results if not r.success],
         "checked": len(results),
         "peak_rss_kb": _vm_hwm_kb(),
@@ -326,6 +334,8 @@ def measure_recon(
 def _integrity(db_url: str, checkpoint: str, docs_dir: str) -> dict[str, Any]:
     config = {"url": db_url, "checkpoint": checkpoint, "docs_dir": docs_dir}
     result = _child(INTEGRITY_CHILD, config, f"integrity checkpoint {checkpoint}")
+    # The process's second, documented run of the checks is a cost of its own (docs_s).
+    result["process_wall_s"] -= result["docs_s"]
     if result["failed"]:
         raise BenchError(f"integrity checkpoint {checkpoint}: rules failed on clean data: {result['failed']}")
     print(f"  recon integrity {checkpoint}: {result['process_wall_s']:.2f} s", file=sys.stderr)
@@ -447,10 +457,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"recon / floor: {recon['wall_s'] / floor:.1f}x;"
         f" recon / datacompy: {recon['wall_s'] / datacompy:.2f}x.",
     ]
-    integrity = sum(recon["processes"][f"integrity_{c}"]["process_wall_s"] for c in ("staging", "results"))
+    checkpoints = [recon["processes"][f"integrity_{c}"] for c in ("staging", "results")]
+    integrity = sum(p["process_wall_s"] for p in checkpoints)
     lines.append(
-        f"Integrity (GX, both checkpoints, default rules): {integrity:.2f} s,"
-        f" {integrity / recon['wall_s'] * 100:.0f} % of recon's wall time."
+        f"Integrity (GX, both checkpoints, default rules): {integrity:.2f} s of processes,"
+        f" {integrity / recon['wall_s'] * 100:.0f} % of recon's wall time: importing GX"
+        f" {sum(p['import_s'] for p in checkpoints):.2f} s, checking"
+        f" {sum(p['check_s'] for p in checkpoints):.2f} s; Data Docs (not counted)"
+        f" {sum(p['docs_s'] for p in checkpoints):.2f} s."
     )
     slowest = sorted(recon["processes"]["dbt"]["nodes_s"].items(), key=lambda item: -item[1])[:5]
     # Test names spell out their arguments (accepted values: every outcome); the start names them.

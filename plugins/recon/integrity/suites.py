@@ -65,6 +65,9 @@ class Batch:
     index_column: str
     checks: list[Check] = field(default_factory=list)
     from_sql: str = ""
+    # Computed once into a table rather than read through a view: GX scans a batch three times, and
+    # this batch's query (a join over the run's units and records) costs more than a plain scan.
+    materialize: bool = False
 
     @property
     def suite(self) -> str:
@@ -252,6 +255,7 @@ def _duplicates_batch(spec: str, source: str) -> Batch:
             f"  where r.spec = {{spec}} and r.run_id = {{run_id}} and r.source = {_literal(source)}\n"
             f") as records"
         ),
+        materialize=True,
     )
 
 
