@@ -112,12 +112,7 @@ def ticket_sales(platform: TicketingScenario, plan: TicketSalesPlan) -> Iterator
 def add_ticket_sales(app_db_url: str, platform: TicketingScenario, plan: TicketSalesPlan) -> int:
     """Create and fill ``ticket_sales`` in the app database at ``app_db_url``; return the row count."""
     rows = list(ticket_sales(platform, plan))  # a few hundred rows at most: one COPY
-    with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
-        cur.execute(_SCHEMA)
-        with cur.copy(f"copy ticket_sales ({', '.join(TicketSale._fields)}) from stdin") as copy:
-            for sale in rows:
-                copy.write_row(sale)
-    return len(rows)
+    return _create_and_fill(app_db_url, _SCHEMA, "ticket_sales", rows)
 
 
 def events(platform: TicketingScenario, plan: TicketSalesPlan) -> list[Event]:
@@ -147,10 +142,15 @@ def events(platform: TicketingScenario, plan: TicketSalesPlan) -> list[Event]:
 
 def add_events(app_db_url: str, platform: TicketingScenario, plan: TicketSalesPlan) -> int:
     """Create and fill ``events`` in the app database at ``app_db_url``; return the row count."""
-    rows = events(platform, plan)
+    return _create_and_fill(app_db_url, _EVENTS_SCHEMA, "events", events(platform, plan))
+
+
+def _create_and_fill(app_db_url: str, schema: str, table: str, rows: list) -> int:
+    """Run ``schema`` (the table's DDL), then COPY ``rows`` (named tuples) into ``table``."""
     with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
-        cur.execute(_EVENTS_SCHEMA)
-        with cur.copy(f"copy events ({', '.join(Event._fields)}) from stdin") as copy:
-            for event in rows:
-                copy.write_row(event)
+        cur.execute(schema)
+        if rows:
+            with cur.copy(f"copy {table} ({', '.join(rows[0]._fields)}) from stdin") as copy:
+                for row in rows:
+                    copy.write_row(row)
     return len(rows)

@@ -117,36 +117,24 @@ def _records_batch(spec: str, source: str) -> Batch:
     )
 
 
+# Rules that hand their field's value to one expectation as it is: the type the value is read as,
+# the expectation, and its arguments (the threshold's ``mostly`` is added to each).
+_DIRECT: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "not_null": ("text", "expect_column_values_to_not_be_null", {}),
+    "not_negative": ("number", "expect_column_values_to_be_between", {"min_value": 0}),
+    "positive": ("number", "expect_column_values_to_be_between", {"min_value": 0, "strict_min": True}),
+    "email": ("text", "expect_column_values_to_match_regex", {"regex": EMAIL}),
+    "currency_code": ("text", "expect_column_values_to_be_in_set", {"value_set": list(ISO_4217)}),
+    "unique": ("text", "expect_column_values_to_be_unique", {}),
+}
+
+
 def _record_check(rule: Any, source: str, batch: Batch) -> Check:
     name = rule.rule_name
     kind = rule.rule
-    if kind == "not_null":
-        return Check(
-            rule,
-            source,
-            name,
-            value(rule.field, "text"),
-            "expect_column_values_to_not_be_null",
-            _mostly(rule),
-        )
-    if kind == "not_negative":
-        return Check(
-            rule,
-            source,
-            name,
-            value(rule.field, "number"),
-            "expect_column_values_to_be_between",
-            {"min_value": 0, **_mostly(rule)},
-        )
-    if kind == "positive":
-        return Check(
-            rule,
-            source,
-            name,
-            value(rule.field, "number"),
-            "expect_column_values_to_be_between",
-            {"min_value": 0, "strict_min": True, **_mostly(rule)},
-        )
+    if kind in _DIRECT:
+        reads, expectation, kwargs = _DIRECT[kind]
+        return Check(rule, source, name, value(rule.field, reads), expectation, {**kwargs, **_mostly(rule)})
     if kind == "between":
         # How far outside [min, max] the value lies (0 inside), computed exactly in SQL.
         number = value(rule.field, "number")
@@ -163,20 +151,11 @@ def _record_check(rule: Any, source: str, batch: Batch) -> Check:
             "expect_column_values_to_be_between",
             {"min_value": 0, "max_value": 0, **_mostly(rule)},
         )
-    if kind in ("email", "matches"):
-        regex = EMAIL if kind == "email" else rule.pattern
-        return Check(
-            rule,
-            source,
-            name,
-            value(rule.field, "text"),
-            "expect_column_values_to_match_regex",
-            {"regex": regex, **_mostly(rule)},
-        )
+    if kind == "matches":
+        return Check(rule, source, name, value(rule.field, "text"), "expect_column_values_to_match_regex",
+                     {"regex": rule.pattern, **_mostly(rule)})  # fmt: skip
     if kind == "in_set":
         return Check(rule, source, name, value(rule.field, "text"), *_in_set(list(rule.values), rule))
-    if kind == "currency_code":
-        return Check(rule, source, name, value(rule.field, "text"), *_in_set(list(ISO_4217), rule))
     if kind == "not_future":
         time = value(rule.field, "time")
         return Check(rule, source, name, f"({time} <= now())", *_in_set([True], rule))
@@ -184,10 +163,6 @@ def _record_check(rule: Any, source: str, batch: Batch) -> Check:
         time = value(rule.field, "time")
         column = f"({time} >= r.window_start and {time} < r.window_end)"
         return Check(rule, source, name, column, *_in_set([True], rule))
-    if kind == "unique":
-        return Check(
-            rule, source, name, value(rule.field, "text"), "expect_column_values_to_be_unique", _mostly(rule)
-        )
     if kind == "exists_in":
         child = value(rule.field, "text")
         parent = value(rule.reference.field, "text", "p")
