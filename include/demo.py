@@ -145,8 +145,8 @@ def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path,
     print(f"\nintegrity rules failed (the run goes on below critical): {len(failures) or 'none'}")
     for failure in failures:
         where = f" on {failure['source']}" if failure["source"] else ""
-        rows = failure["unexpected_count"]
-        print(f"  {failure['severity']:<8} {failure['rule_name']}{where}: {rows} row{'' if rows == 1 else 's'}")
+        rows = f"{failure['unexpected_count']} row{'' if failure['unexpected_count'] == 1 else 's'}"
+        print(f"  {failure['severity']:<8} {failure['rule_name']}{where}: {rows}")
     print(f"  Great Expectations Data Docs: open {DATA_DOCS_DIR / 'recon.html'} in a browser")
     print("\nrecommendations:")
     for sentence in run["recommendations"] or []:
