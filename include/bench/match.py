@@ -187,22 +187,27 @@ def integrity_child(config: dict[str, Any]) -> dict[str, Any]:
     import great_expectations  # noqa: F401  (timed apart: every checkpoint task pays it once)
 
     from recon.integrity import validate
+    from recon.warehouse import sqlalchemy_url_of
 
     imported = time.perf_counter()
     window = bench_window()
-    url = "postgresql+psycopg://" + config["url"].split("://", 1)[1]  # GX reads through SQLAlchemy
-    results = validate.run_checkpoint(bench_spec(), window, config["checkpoint"], url, None)
+    url = sqlalchemy_url_of(config["url"])
+    # As the DAG's task runs it: the checks, Data Docs rendered, the outcome stored.
+    results = validate.run_checkpoint(
+        bench_spec(), window, config["checkpoint"], url, Path(config["docs_dir"])
+    )
     with psycopg.connect(config["url"]) as conn:
         validate.store_results(conn, window, config["checkpoint"], results)
-    checked = time.perf_counter()
-    # Data Docs are rendered by a second run of the same checks, so the two costs show apart.
-    validate.run_checkpoint(bench_spec(), window, config["checkpoint"], url, Path(config["docs_dir"]))
-    documented = time.perf_counter()
+    done = time.perf_counter()
+    # The same checks again without Data Docs, so the two costs show apart (not part of the task).
+    validate.run_checkpoint(bench_spec(), window, config["checkpoint"], url, None)
+    rerun = time.perf_counter() - done
     return {
-        "wall_s": time.perf_counter() - started - (documented - checked),
+        "wall_s": done - started,
         "import_s": imported - started,
-        "check_s": checked - imported,
-        "docs_s": documented - checked,
+        "check_s": rerun,
+        "docs_s": done - imported - rerun,
+        "rerun_s": rerun,
         "failed": [f"{r.check.rule.rule_name} on {r.check.source}" for r in results if not r.success],
         "checked": len(results),
         "peak_rss_kb": _vm_hwm_kb(),
@@ -334,8 +339,7 @@ def measure_recon(
 def _integrity(db_url: str, checkpoint: str, docs_dir: str) -> dict[str, Any]:
     config = {"url": db_url, "checkpoint": checkpoint, "docs_dir": docs_dir}
     result = _child(INTEGRITY_CHILD, config, f"integrity checkpoint {checkpoint}")
-    # The process's second, documented run of the checks is a cost of its own (docs_s).
-    result["process_wall_s"] -= result["docs_s"]
+    result["process_wall_s"] -= result["rerun_s"]  # the comparison run is not the task's work
     if result["failed"]:
         raise BenchError(f"integrity checkpoint {checkpoint}: rules failed on clean data: {result['failed']}")
     print(f"  recon integrity {checkpoint}: {result['process_wall_s']:.2f} s", file=sys.stderr)
@@ -463,8 +467,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Integrity (GX, both checkpoints, default rules): {integrity:.2f} s of processes,"
         f" {integrity / recon['wall_s'] * 100:.0f} % of recon's wall time: importing GX"
         f" {sum(p['import_s'] for p in checkpoints):.2f} s, checking"
-        f" {sum(p['check_s'] for p in checkpoints):.2f} s; Data Docs (not counted)"
-        f" {sum(p['docs_s'] for p in checkpoints):.2f} s."
+        f" {sum(p['check_s'] for p in checkpoints):.2f} s, Data Docs"
+        f" {sum(p['docs_s'] for p in checkpoints):.2f} s (a run with them less one without)."
     )
     slowest = sorted(recon["processes"]["dbt"]["nodes_s"].items(), key=lambda item: -item[1])[:5]
     # Test names spell out their arguments (accepted values: every outcome); the start names them.

@@ -62,6 +62,11 @@ def configured_url() -> str | None:
     return os.environ.get(WAREHOUSE_URL_ENV) or None
 
 
+def sqlalchemy_url_of(url: str) -> str:
+    """The SQLAlchemy (psycopg 3) form of a ``postgresql://`` URL, as GX reads the warehouse."""
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
 def sqlalchemy_url(conn_id: str) -> str:
     """SQLAlchemy URL (psycopg 3) for an Airflow Postgres connection; Unix sockets supported."""
     from airflow.sdk import BaseHook

@@ -113,8 +113,9 @@ def assert_results_invariants(spec: Spec, window: RunWindow, warehouse_url: str)
     """The results checkpoint's invariants (GX, as the DAG runs them) hold: every record of the run
     sits in exactly one unit per pair side, and the summary counts what was staged."""
     from recon.integrity.validate import run_checkpoint
+    from recon.warehouse import sqlalchemy_url_of
 
-    url = "postgresql+psycopg://" + warehouse_url.split("://", 1)[1]
+    url = sqlalchemy_url_of(warehouse_url)
     failed = [
         f"{result.check.rule.rule_name}: {result.unexpected_count} of {result.element_count} pair sides"
         f" ({result.sample}) {result.details.get('exception', '')}"

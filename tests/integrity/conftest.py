@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from recon.staging.schema import ensure_schema
+from recon.warehouse import sqlalchemy_url_of
 
 
 @pytest.fixture(scope="module")
@@ -25,4 +26,4 @@ def module_warehouse(warehouse_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture(scope="session")
 def gx_url(warehouse_url: str) -> str:
     """The session database as GX reads it: SQLAlchemy with the psycopg 3 driver."""
-    return warehouse_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return sqlalchemy_url_of(warehouse_url)

@@ -4,6 +4,7 @@ every sample and detail before it is stored or rendered, and the Data Docs built
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import psycopg
@@ -101,6 +102,22 @@ def test_data_docs_are_built_into_the_docs_folder_naming_each_suite(
 
     assert "integrity_docs.staging.left" in index
     assert "integrity_docs.staging.right" in index
+
+
+def test_the_offline_index_links_each_suite_run_with_its_outcome(
+    results: list[CheckResult], gx_url: str, tmp_path: Path
+) -> None:
+    docs_dir = tmp_path / "docs"
+    run_checkpoint(SPEC, WINDOW, "staging", gx_url, docs_dir)
+    run_checkpoint(SPEC, WINDOW, "staging", gx_url, docs_dir)  # a second run adds to the index
+    index = (docs_dir / "recon.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="(validations/[^"]+)">([^<]+)</a></td><td>(\w+)</td>', index)
+    outcomes = {suite: outcome for _link, suite, outcome in links}
+
+    assert len(links) == 4, "two suites, each run twice"
+    assert all((docs_dir / link).is_file() for link, _suite, _outcome in links)
+    # The left source holds a malformed email (a failed medium rule); the right one is clean.
+    assert outcomes == {"integrity_docs.staging.left": "FAILED", "integrity_docs.staging.right": "passed"}
 
 
 def test_the_validation_results_and_pages_under_the_docs_folder_hold_no_raw_email(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -282,9 +282,9 @@ Rule = Annotated[
     ],
     Field(discriminator="rule"),
 ]
+# Each kind's model by its ``rule`` value (the union's members, each with a one-value Literal).
 RULE_TYPES: dict[str, type[_Rule]] = {
-    model.model_fields["rule"].annotation.__args__[0]: model  # type: ignore[union-attr]
-    for model in Rule.__origin__.__args__  # type: ignore[attr-defined]
+    get_args(model.model_fields["rule"].annotation)[0]: model for model in get_args(get_args(Rule)[0])
 }
 
 # Every spec's rules unless its ``rules.disable`` names them.

@@ -62,9 +62,12 @@ class Batch:
     spec: str
     checkpoint: str
     name: str
-    index_column: str
+    index_sql: str  # what identifies a row: a record key, a pair side
+    from_sql: str
+    where_sql: str = ""
     checks: list[Check] = field(default_factory=list)
-    from_sql: str = ""
+    joins: list[str] = field(default_factory=list)  # one per totals rule: its lines' sums
+    index_name: str = "record_key"
     # Computed once into a table rather than read through a view: GX scans a batch three times, and
     # this batch's query (a join over the run's units and records) costs more than a plain scan.
     materialize: bool = False
@@ -76,8 +79,12 @@ class Batch:
     def query(self, run_id: str) -> str:
         """The batch's SQL for one run (spec and run id as literals; everything else is from the spec)."""
         columns = ",\n    ".join(f"{check.column_sql} as {_ident(check.column)}" for check in self.checks)
-        text = f"select\n    {self.index_column},\n    {columns}\n{self.from_sql}"
-        text = text.replace("{joins}", "")
+        parts = [
+            f"select\n    {self.index_sql} as {self.index_name},\n    {columns}",
+            self.from_sql,
+            *self.joins,
+        ]
+        text = "\n".join(part for part in [*parts, self.where_sql] if part)
         return text.replace("{spec}", _literal(self.spec)).replace("{run_id}", _literal(run_id))
 
 
@@ -109,11 +116,8 @@ def _records_batch(spec: str, source: str) -> Batch:
         "staging",
         source,
         "r.record_key",
-        from_sql=(
-            "from staging.records as r\n"
-            "{joins}"
-            f"where r.spec = {{spec}} and r.run_id = {{run_id}} and r.source = {_literal(source)}"
-        ),
+        "from staging.records as r",
+        f"where r.spec = {{spec}} and r.run_id = {{run_id}} and r.source = {_literal(source)}",
     )
 
 
@@ -136,21 +140,7 @@ def _record_check(rule: Any, source: str, batch: Batch) -> Check:
         reads, expectation, kwargs = _DIRECT[kind]
         return Check(rule, source, name, value(rule.field, reads), expectation, {**kwargs, **_mostly(rule)})
     if kind == "between":
-        # How far outside [min, max] the value lies (0 inside), computed exactly in SQL.
-        number = value(rule.field, "number")
-        below = f"{number} - {rule.min}" if rule.min is not None else None
-        above = f"{number} - {rule.max}" if rule.max is not None else None
-        cases = [f"when {number} < {rule.min} then {below}"] if below else []
-        cases += [f"when {number} > {rule.max} then {above}"] if above else []
-        column = f"case when {number} is null then null {' '.join(cases)} else 0 end"
-        return Check(
-            rule,
-            source,
-            name,
-            column,
-            "expect_column_values_to_be_between",
-            {"min_value": 0, "max_value": 0, **_mostly(rule)},
-        )
+        return _within(rule, source, value(rule.field, "number"), rule.min, rule.max)
     if kind == "matches":
         return Check(rule, source, name, value(rule.field, "text"), "expect_column_values_to_match_regex",
                      {"regex": rule.pattern, **_mostly(rule)})  # fmt: skip
@@ -176,29 +166,25 @@ def _record_check(rule: Any, source: str, batch: Batch) -> Check:
         alias = f"t_{name}"
         lines = rule.lines
         by = value(lines.by, "text", "l")
-        batch.from_sql = batch.from_sql.replace(
-            "{joins}",
+        batch.joins.append(
             f"left join (select {by} as key, sum({value(lines.field, 'number', 'l')}) as total"
             f" from staging.records as l where l.spec = {{spec}} and l.run_id = {{run_id}}"
             f" and l.source = {_literal(lines.source)} and {by} is not null group by 1) as {_ident(alias)}"
-            f" on {_ident(alias)}.key = {value(rule.key, 'text')}\n{{joins}}",
+            f" on {_ident(alias)}.key = {value(rule.key, 'text')}"
         )
         difference = f"({value(rule.field, 'number')} - coalesce({_ident(alias)}.total, 0))"
-        # How far the difference lies beyond the tolerance (0 within it), exactly.
-        column = (
-            f"case when {difference} > {rule.tolerance} then {difference} - {rule.tolerance}"
-            f" when {difference} < -{rule.tolerance} then {difference} + {rule.tolerance}"
-            f" else {difference} * 0 end"
-        )
-        return Check(
-            rule,
-            source,
-            name,
-            column,
-            "expect_column_values_to_be_between",
-            {"min_value": 0, "max_value": 0, **_mostly(rule)},
-        )
+        return _within(rule, source, difference, -rule.tolerance, rule.tolerance)
     raise ValueError(f"rule {name!r}: {kind!r} is not a record rule")
+
+
+def _within(rule: Any, source: str, number: str, low: Any, high: Any) -> Check:
+    """A number checked against [low, high] (either may be None): the column is how far outside it
+    lies (0 inside, null when the number is), computed exactly in SQL so GX compares with 0 only."""
+    cases = [f"when {number} < {low} then {number} - {low}"] if low is not None else []
+    cases += [f"when {number} > {high} then {number} - {high}"] if high is not None else []
+    column = f"case {' '.join(cases)} else {number} * 0 end"
+    return Check(rule, source, rule.rule_name, column, "expect_column_values_to_be_between",
+                 {"min_value": 0, "max_value": 0, **_mostly(rule)})  # fmt: skip
 
 
 def _duplicates_batch(spec: str, source: str) -> Batch:
@@ -216,7 +202,7 @@ def _duplicates_batch(spec: str, source: str) -> Batch:
         "results",
         f"duplicates_{source}",
         "record_key",
-        from_sql=(
+        (
             f"from (\n"
             f"  with dups as (select record_key, max(n) as n from ({side_units}) as units"
             f" where source = {_literal(source)} group by record_key)\n"
@@ -251,7 +237,7 @@ def _pairs_batch(spec: str) -> Batch:
         " on summary.pair = s.pair\n"
         "where s.run_id = {run_id}"
     )
-    return Batch(spec, "results", "pairs", "s.pair || ':' || side.side as pair_side", from_sql=counts)
+    return Batch(spec, "results", "pairs", "s.pair || ':' || side.side", counts, index_name="pair_side")
 
 
 def _invariant_check(rule: Any) -> Check:

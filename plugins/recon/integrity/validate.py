@@ -93,17 +93,17 @@ def run_checkpoint(
             suite, outcome = _validate(asset, batch, spec, window)
             for check, validation in zip(batch.checks, outcome.results, strict=True):
                 _mask(validation.result, check)
-                results.append(_result(batch, check, validation, _index_name(batch)))
+                results.append(_result(batch, check, validation, batch.index_name))
             if docs_dir is not None:
-                stored.append(_store(context, suite, outcome, window, run_time))
+                stored.append((_store(context, suite, outcome, window, run_time), bool(outcome.success)))
     finally:
         with engine.begin() as conn:
             for batch in batches:
                 conn.exec_driver_sql(f"drop {_relation_kind(batch)} if exists staging.{views[batch.suite]}")
         engine.dispose()
     if stored:
-        context.build_data_docs(site_names=["recon"], resource_identifiers=stored)
-        write_offline_index(docs_dir)  # type: ignore[arg-type]
+        context.build_data_docs(site_names=["recon"], resource_identifiers=[key for key, _ in stored])
+        write_offline_index(docs_dir, stored)  # type: ignore[arg-type]
     return results
 
 
@@ -132,7 +132,7 @@ def _validate(asset: Any, batch: Batch, spec: Spec, window: RunWindow) -> tuple[
             ),
             result_format={
                 "result_format": "SUMMARY",
-                "unexpected_index_column_names": [_index_name(batch)],
+                "unexpected_index_column_names": [batch.index_name],
                 "partial_unexpected_count": SAMPLE_SIZE,
             },
         )
@@ -151,44 +151,87 @@ def _view_name(window: RunWindow, batch: Batch) -> str:
 
 
 OFFLINE_INDEX = "recon.html"
+_INDEX_LOG = "recon_index.jsonl"
 _INDEX_LIMIT = 1000
 
 
-def write_offline_index(docs_dir: Path) -> Path:
-    """A plain HTML list of the validation pages, newest first, with each one's outcome.
+def write_offline_index(docs_dir: Path, stored: list[tuple[Any, bool]]) -> Path:
+    """Add this checkpoint's pages to a plain HTML list of every suite run, newest first.
 
     GX's own index.html draws its table with scripts from CDNs, so it is empty without network; this
-    page needs none (the validation pages themselves read fine unstyled).
+    page needs none (the validation pages themselves read fine unstyled). Each run appends a line per
+    page to a small log, so the page is rebuilt without reading the stored results again.
     """
     import html
 
-    pages = sorted(
-        (docs_dir / "validations").glob("**/*.html"), key=lambda page: page.parent.name, reverse=True
-    )[:_INDEX_LIMIT]
-    rows = []
-    for page in pages:
-        stored = docs_dir / "gx" / page.relative_to(docs_dir).with_suffix(".json")
-        try:
-            success = json.loads(stored.read_text(encoding="utf-8")).get("success")
-        except (OSError, ValueError):
-            success = None
-        mark = {True: "passed", False: "FAILED"}.get(success, "?")
-        run_name, run_time = page.parent.parent.name, page.parent.name
-        link = html.escape(str(page.relative_to(docs_dir)))
-        rows.append(
-            f"<tr><td>{html.escape(run_time)}</td><td>{html.escape(run_name)}</td>"
-            f'<td><a href="{link}">{html.escape(page.stem)}</a></td><td>{mark}</td></tr>'
-        )
+    log_path = docs_dir / _INDEX_LOG
+    with log_path.open("a", encoding="utf-8") as log:
+        for key, success in stored:
+            parts = key.to_tuple()  # suite name parts..., run name, run time, batch: the page's path
+            entry = {"run": parts[-3], "checked": parts[-2], "suite": parts[-1], "success": success,
+                     "page": "validations/" + "/".join(parts) + ".html"}  # fmt: skip
+            log.write(json.dumps(entry) + "\n")
+    entries = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line]
+    entries = sorted(entries, key=lambda entry: entry["checked"], reverse=True)[:_INDEX_LIMIT]
+    rows = "".join(
+        f"<tr><td>{html.escape(e['checked'])}</td><td>{html.escape(e['run'])}</td>"
+        f'<td><a href="{html.escape(e["page"])}">{html.escape(e["suite"])}</a></td>'
+        f"<td>{'passed' if e['success'] else 'FAILED'}</td></tr>"
+        for e in entries
+    )
     index = docs_dir / OFFLINE_INDEX
     index.write_text(
         '<!doctype html><meta charset="utf-8"><title>recon integrity: Data Docs</title>'
         '<h1>recon integrity checkpoints</h1><p>Newest first; GX\'s own index is <a href="index.html">'
         "index.html</a> (needs network for its styles and table).</p>"
         '<table border="1" cellpadding="4"><tr><th>checked (UTC)</th><th>run</th><th>suite</th>'
-        "<th>outcome</th></tr>" + "".join(rows) + "</table>\n",
+        "<th>outcome</th></tr>" + rows + "</table>\n",
         encoding="utf-8",
     )
     return index
+
+
+def _validate(asset: Any, batch: Batch, spec: Spec, window: RunWindow) -> tuple[Any, Any]:
+    """One batch's suite: counts for every rule, then samples where a rule found offending rows."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(
+        name=batch.suite,
+        expectations=[expectation(check) for check in batch.checks],
+        meta={"spec": spec.name, "checkpoint": batch.checkpoint, "run_id": window.run_id},
+    )
+    data = asset.add_batch_definition_whole_table("run").get_batch()
+    outcome = data.validate(suite, result_format={"result_format": "BASIC", "partial_unexpected_count": 0})
+    # GX returns one result per expectation, in the suite's order.
+    offending = [
+        position
+        for position, validation in enumerate(outcome.results)
+        if not validation.success or (validation.result or {}).get("unexpected_count")
+    ]
+    if offending:
+        sampled = data.validate(
+            gx.ExpectationSuite(
+                name=f"{batch.suite}.samples",
+                expectations=[expectation(batch.checks[position]) for position in offending],
+            ),
+            result_format={
+                "result_format": "SUMMARY",
+                "unexpected_index_column_names": [batch.index_name],
+                "partial_unexpected_count": SAMPLE_SIZE,
+            },
+        )
+        for position, validation in zip(offending, sampled.results, strict=True):
+            outcome.results[position] = validation
+    return suite, outcome
+
+
+def _relation_kind(batch: Batch) -> str:
+    return "table" if batch.materialize else "view"
+
+
+def _view_name(window: RunWindow, batch: Batch) -> str:
+    # Unique per run and batch, so concurrent runs never share one; dropped when the check is done.
+    return "integrity_" + hashlib.sha256(f"{window.run_id}|{batch.suite}".encode()).hexdigest()[:24]
 
 
 def store_results(
@@ -266,11 +309,6 @@ def expectation(check: Check) -> Any:
         severity=_GX_SEVERITY[rule.severity],
         meta={"rule": rule.rule_name, "kind": rule.rule, "severity": rule.severity, "source": check.source},
     )
-
-
-def _index_name(batch: Batch) -> str:
-    # The last word of the index column's SQL is its name ("r.record_key", "... as pair_side").
-    return re.split(r"[\s.]", batch.index_column)[-1]
 
 
 def _result(batch: Batch, check: Check, validation: Any, index: str) -> CheckResult:
