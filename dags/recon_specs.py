@@ -16,9 +16,14 @@ recommendations), and the Slack / PagerDuty messages queued in `reconciliation.a
 **Integrity**: the spec's rules (and the defaults) run as Great Expectations checkpoints: `validate_staging`
 after load, `validate_results` after dbt; every outcome lands in `reconciliation.integrity_results`.
 
-**On failure**: the run is marked `error` in `reconciliation.runs`; a failed critical integrity rule stops
-the run at once (no retries) before anything is published or alerted. Every task is safe to retry: each
-write is keyed by the run (spec, window) and replaces what an earlier try wrote.
+**Alerts**: Slack for every run with discrepancies (orange, red above `reconcile.severity.critical_percent`),
+PagerDuty only above that line, one incident per spec and day (`recon/<spec>/<date>`), resolved when a
+later run of the day is no longer critical; through `reconciliation.alert_outbox` (docs/alerts.md).
+
+**On failure**: a task that fails after its retries (or at once: a critical integrity rule, bad credentials)
+marks the run `error` in `reconciliation.runs`, publishes nothing, and posts to Slack and pages on-call with
+the task, the error and the log link (`RunFailureNotifier`). Every task is safe to retry: each write is keyed
+by the run (spec, window) and replaces what an earlier try wrote.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 from airflow.sdk import DAG, Asset, dag, task
@@ -36,6 +40,7 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirec
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from recon import tasks
+from recon.alerts.failure import RunFailureNotifier
 from recon.spec import Spec, load_specs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +111,9 @@ def build_dag(spec: Spec) -> DAG:
             "owner": spec.owner,
             "retries": spec.retries,
             "retry_delay": timedelta(seconds=spec.retry_delay_seconds),
-            "on_failure_callback": partial(tasks.record_failure, spec),
+            # Task level (a DAG-level failure callback is unreliable in Airflow 3.1+): marks the run
+            # ``error``, then posts to Slack and pages, per the spec's alerts.
+            "on_failure_callback": [RunFailureNotifier(spec)],
         },
     )
     def reconcile():
@@ -127,8 +134,8 @@ def build_dag(spec: Spec) -> DAG:
             return tasks.validate(spec, run, "results", DATA_DOCS_DIR)
 
         @task(outlets=[Asset(f"reconciliation.{spec.name}")])
-        def publish_results(run: dict[str, str]) -> dict:
-            return tasks.publish(spec, run)
+        def publish_results(run: dict[str, str], run_id=None) -> dict:
+            return tasks.publish(spec, run, run_id)
 
         @task
         def notify_slack(run: dict[str, str]) -> int:

@@ -5,8 +5,8 @@ the warehouse (embedded Postgres unless RECON_WAREHOUSE_URL is set), the scenari
 local alert receiver, migrates Airflow's SQLite metadata DB under .airflow/, runs `airflow dags test
 recon_<name>` for each of the scenario's logical dates, stops what it started and prints what the last
 run found: its summary per pair and currency, its breaks by class beside the scenario's expected
-ones, its recommendations and the alerts on-call would have received. Exits non-zero when the run
-failed or its breaks differ from the expected ones.
+ones, its recommendations, and the Slack message and page on-call would have received. Exits non-zero
+when the run failed or its breaks differ from the expected ones.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.alert_view import render_page, render_slack
 from include.local_stack import PROJECT_ROOT, airflow_environment, alert_connections, connection_environment
 from include.sandbox.alert_receiver import AlertReceiver
 from include.scenarios import scenario_module
@@ -156,16 +157,15 @@ def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path,
         f" integrity_results, alert_outbox\n  warehouse: {_redact(url)}  (query it with: make psql)"
     )
     print(
-        "\nalerts received by the local Slack/PagerDuty endpoint "
-        f"({DEMO_DIR / 'sandbox' / 'alerts' / 'received.jsonl'}):"
+        "\nalerts, as on-call sees them (recorded by the local Slack/PagerDuty endpoint in "
+        f"{DEMO_DIR / 'sandbox' / 'alerts' / 'received.jsonl'}):"
     )
-    # notify_slack and notify_pagerduty run in parallel: list by channel, not arrival order.
-    for item in sorted(received, key=lambda item: item["channel"]):
-        body = item["body"]
-        text = body.get("text") if item["channel"] == "slack" else body.get("payload", {}).get("summary")
-        path = "/".join(item["path"].split("/")[:2]) + "/..."  # the rest of a webhook path is its secret
-        first_line = (text or "").splitlines()[0] if text else text
-        print(f"  {item['channel']:<9} {path}: {first_line}")
+    # notify_slack and notify_pagerduty run in parallel: Slack first, then the page, not arrival order.
+    for item in sorted(received, key=lambda item: item["channel"], reverse=True):
+        shown = render_slack(item["body"]) if item["channel"] == "slack" else render_page(item["body"])
+        print("\n" + shown)
+    if not any(item["channel"] == "pagerduty" for item in received):
+        print("\nno page: no pair and currency is over the critical percent (reconcile.severity)")
     matches = got == expected
     print(f"\nall injected discrepancies found, nothing else: {'yes' if matches else 'NO'}")
     return 0 if returncode == 0 and matches else 1

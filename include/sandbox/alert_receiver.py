@@ -1,8 +1,10 @@
 """A loopback HTTP endpoint that accepts Slack incoming-webhook and PagerDuty Events API v2 posts.
 
 Every POST is appended as one JSON line to a store file, so a test or a demo can read back exactly what
-the pipeline would have sent. Request headers are never stored: they can carry credentials. Validation
-mirrors the real services closely enough that a malformed alert fails here as it would in production.
+the pipeline would have sent, with the status it was answered. Request headers are never stored: they
+can carry credentials. Validation mirrors the real services closely enough that a malformed alert fails
+here as it would in production. ``fail_next`` makes the next posts fail the way the real services do
+when they are down (500) or rate limiting (429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ class AlertReceiver(HttpService):
         self.store = Path(store)
         super().__init__(host, port)
         self._lock = threading.Lock()  # one writer at a time keeps JSON lines whole
+        self._faults: list[tuple[int, float | None]] = []
+
+    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` posts (any channel) with ``status`` instead of handling them."""
+        with self._lock:
+            self._faults.extend([(status, retry_after)] * times)
+
+    def _take_fault(self) -> tuple[int, float | None] | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
 
     def _before_start(self) -> None:
         self.store.parent.mkdir(parents=True, exist_ok=True)
@@ -74,35 +86,48 @@ def _make_handler(receiver: AlertReceiver) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             channel = classify(path)
             body = _parse_body(raw, self.headers.get("Content-Type", ""))
+            fault = receiver._take_fault()
+            if fault is not None:
+                status, retry_after = HTTPStatus(fault[0]), fault[1]
+                answer: tuple[HTTPStatus, Any] = (status, _fault_body(channel, status))
+            elif channel == "pagerduty":
+                answer = _pagerduty_response(body)
+            elif channel == "slack":
+                answer = _slack_response(body)
+            else:
+                answer = (HTTPStatus.OK, "ok")
             receiver._append(
                 {
                     "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                     "path": path,
                     "channel": channel,
                     "body": body,
+                    "status": int(answer[0]),
                 }
             )
-            if channel == "pagerduty":
-                self._send_json(*_pagerduty_response(body))
-            elif channel == "slack":
-                self._send_text(*_slack_response(body))
+            extra = (
+                {"Retry-After": f"{retry_after:g}"} if fault is not None and retry_after is not None else {}
+            )
+            if isinstance(answer[1], dict):
+                self._send(answer[0], json.dumps(answer[1]).encode(), "application/json", extra)
             else:
-                self._send_text(HTTPStatus.OK, "ok")
+                self._send(answer[0], answer[1].encode(), "text/plain; charset=utf-8", extra)
 
         def do_GET(self) -> None:
             # Lets a container healthcheck probe the receiver without recording anything.
             self._send_text(HTTPStatus.OK, "alert-receiver")
 
-        def _send_json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-            self._send(status, json.dumps(body).encode(), "application/json")
-
         def _send_text(self, status: HTTPStatus, text: str) -> None:
             self._send(status, text.encode(), "text/plain; charset=utf-8")
 
-        def _send(self, status: HTTPStatus, payload: bytes, content_type: str) -> None:
+        def _send(
+            self, status: HTTPStatus, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -130,6 +155,17 @@ def _pagerduty_response(body: Any) -> tuple[HTTPStatus, dict[str, Any]]:
         return HTTPStatus.BAD_REQUEST, {"status": "invalid event", "message": problem, "errors": [problem]}
     dedup_key = body.get("dedup_key") or uuid.uuid4().hex
     return HTTPStatus.ACCEPTED, {"status": "success", "message": "Event processed", "dedup_key": dedup_key}
+
+
+def _fault_body(channel: str, status: HTTPStatus) -> Any:
+    """What the real service says when it is rate limiting (429) or failing (5xx)."""
+    if channel == "pagerduty":
+        message = "Too many requests" if status == HTTPStatus.TOO_MANY_REQUESTS else "Internal error"
+        return {
+            "status": "throttle" if status == HTTPStatus.TOO_MANY_REQUESTS else "error",
+            "message": message,
+        }
+    return "rate_limited" if status == HTTPStatus.TOO_MANY_REQUESTS else "internal_error"
 
 
 def _pagerduty_problem(body: Any) -> str | None:

@@ -25,7 +25,7 @@ def start_run(conn: psycopg.Connection, window: RunWindow, airflow_run_id: str |
             values (%s, %s, %s, %s, 'running', %s)
             on conflict (run_id) do update set
                 status = 'running', airflow_run_id = excluded.airflow_run_id, error_message = null,
-                started_at = now(), finished_at = null
+                started_at = now(), finished_at = null, attempt = runs.attempt + 1, warnings = '[]'
             """,
             (window.run_id, window.spec, window.start, window.end, airflow_run_id),
         )
@@ -123,8 +123,18 @@ def mark_failed(conn: psycopg.Connection, window: RunWindow, message: str) -> No
             """,
             (window.run_id, window.spec, window.start, window.end, mask_text(message)[:2000]),
         )
-        # A failed run must not leave alerts behind for a sender to pick up.
+        # A failed run must not leave its result alerts behind for a sender to pick up.
         conn.execute(
-            "delete from reconciliation.alert_outbox where run_id = %s and status = 'pending'",
+            "update reconciliation.alert_outbox set status = 'superseded'"
+            " where run_id = %s and event <> 'failure' and status in ('pending', 'failed')",
             (window.run_id,),
+        )
+
+
+def add_warning(conn: psycopg.Connection, run_id: str, warning: str) -> None:
+    """Note a problem that did not fail the run (an alert not delivered) where its readers look."""
+    with conn.transaction():
+        conn.execute(
+            "update reconciliation.runs set warnings = warnings || %s where run_id = %s",
+            (Jsonb([mask_text(warning)[:500]]), run_id),
         )

@@ -7,7 +7,6 @@ with a message that names the file, the field and its line, before any DAG or ta
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -37,22 +36,44 @@ SOURCE_TYPES: dict[str, type[SourceConfig]] = source_models()
 Source = Annotated[Union[tuple(SOURCE_TYPES.values())], Field(discriminator="type")]  # noqa: UP007
 
 
+EventSeverity = Literal["critical", "error", "warning", "info"]
+
+
 class SlackAlert(_Strict):
-    connection: str
+    # An Airflow ``slackwebhook`` connection (the webhook URL's secret part is its password).
+    connection: str = "slack_alerts"
+    # Runs that found nothing (status ``success``) are posted too, in green.
     notify_on_success: bool = False
+    # A task that fails after its retries (or at once on a critical rule) is posted, in red.
+    on_failure: bool = True
 
 
 class PagerDutyAlert(_Strict):
-    connection: str
-    severity: Literal["critical", "error", "warning", "info"] = "error"
-    # Page only when the gross discrepancy reaches this amount (major units, any currency).
-    min_discrepancy_amount: Decimal = Decimal("0")
+    # An Airflow ``http`` connection: host = Events API base URL, password = the routing key.
+    connection: str = "pagerduty_alerts"
+    # The event severity of a page for a critical run (reconcile.severity.critical_percent).
+    severity: EventSeverity = "critical"
+    on_failure: bool = True
+    failure_severity: EventSeverity = "error"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_amount_threshold(cls, data: object) -> object:
+        if isinstance(data, dict) and "min_discrepancy_amount" in data:
+            raise ValueError(
+                "min_discrepancy_amount: removed; PagerDuty pages when a pair and currency's discrepancy"
+                " exceeds reconcile.severity.critical_percent (default 5) of its total"
+            )
+        return data
 
 
 class Alerts(_Strict):
     slack: SlackAlert | None = None
     pagerduty: PagerDutyAlert | None = None
-    max_breaks_listed: Annotated[int, Field(ge=0, le=50)] = 10
+    # How many of the largest breaks (by amount at risk) a message lists.
+    max_breaks_listed: Annotated[int, Field(ge=0, le=20)] = 5
+    # The recon dashboard's base URL for links; else $RECON_DASHBOARD_URL, else <Airflow base URL>/recon.
+    dashboard_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
 
 
 class Spec(_Strict):

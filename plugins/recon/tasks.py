@@ -83,40 +83,72 @@ def validate(spec: Spec, run: dict[str, str], checkpoint: str, default_docs_dir:
     return {"checked": len(results), "failed": sum(not result.success for result in results)}
 
 
-def publish(spec: Spec, run: dict[str, str]) -> dict[str, Any]:
-    """Mark the run published with its status and put its alerts in the outbox."""
+def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) -> dict[str, Any]:
+    """Mark the run published with its status and queue its alerts, in one transaction."""
     from recon import runs, warehouse
-    from recon.alerts.build import build_alerts, read_run, write_outbox
+    from recon.alerts import outbox
+    from recon.alerts.facts import read_run_facts
 
     window = RunWindow.from_dict(run)
-    with warehouse.connect(spec.warehouse_connection) as conn:
+    with warehouse.connect(spec.warehouse_connection) as conn, conn.transaction():
         status = runs.publish_run(conn, window)
-        run_row, summary, breaks = read_run(conn, window, spec.alerts.max_breaks_listed)
-        pending = write_outbox(conn, window, build_alerts(spec, run_row, summary, breaks))
-    log.info("run %s published as %s with %d alert(s) queued", window.run_id, status, pending)
-    return {"status": status, "alerts": pending}
+        facts = read_run_facts(
+            conn, window, spec.alerts.max_breaks_listed, links(spec, window, airflow_run_id)
+        )
+        queued = outbox.queue(
+            conn, window.run_id, spec.name, facts.run["attempt"], outbox.result_alerts(conn, spec, facts)
+        )
+    log.info("run %s published as %s with %d alert(s) queued", window.run_id, status, queued)
+    return {"status": status, "alerts": queued}
 
 
 def notify(spec: Spec, run: dict[str, str], channel: str) -> int:
-    from recon import warehouse
-    from recon.alerts.send import send_pending
+    """Send the run's queued alerts of ``channel``, and earlier ones now due; never fails the run.
 
-    with warehouse.connect(spec.warehouse_connection) as conn:
-        return send_pending(conn, RunWindow.from_dict(run), channel)
-
-
-def record_failure(spec: Spec, context: dict[str, Any]) -> None:
-    """Task failure callback: mark the run as ``error`` so nothing of it is published.
-
-    Never raises: a broken callback must not hide the task's own error.
+    An alert still undelivered stays ``failed`` in the outbox for the next run or recon_maintenance,
+    and the run carries a warning saying so.
     """
     from recon import runs, warehouse
+    from recon.alerts import outbox
 
-    try:
-        window = RunWindow(spec.name, context["data_interval_start"], context["data_interval_end"])
-        task_id = context["ti"].task_id
-        error = context.get("exception")
-        with warehouse.connect(spec.warehouse_connection) as conn:
-            runs.mark_failed(conn, window, f"{task_id}: {type(error).__name__}: {error}")
-    except Exception:  # noqa: BLE001
-        log.exception("could not record the failure of run %s", spec.name)
+    window = RunWindow.from_dict(run)
+    with warehouse.connect(spec.warehouse_connection) as conn:
+        delivery = outbox.deliver(conn, spec.name, channel=channel, run_id=window.run_id)
+        for alert in delivery.undelivered:
+            if alert["run_id"] == window.run_id:
+                runs.add_warning(
+                    conn, window.run_id,
+                    f"{channel} {alert['event']} alert not delivered after {alert['attempts']} request(s)"
+                    f" ({alert['last_error']}); status {alert['status']} in reconciliation.alert_outbox",
+                )  # fmt: skip
+    return delivery.sent
+
+
+def retry_alerts(warehouse_connection: str) -> dict[str, int]:
+    """recon_maintenance: send every alert whose next attempt has come, for all specs."""
+    from recon import warehouse
+    from recon.alerts import outbox
+
+    with warehouse.connect(warehouse_connection) as conn:
+        delivery = outbox.deliver(conn)
+    return {"sent": delivery.sent, "undelivered": len(delivery.undelivered)}
+
+
+def links(spec: Spec, window: RunWindow, airflow_run_id: str | None) -> Any:
+    """Where a message points: the run in the Airflow UI and in the recon dashboard."""
+    import os
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    from recon.alerts.facts import Links
+
+    base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080/"
+    base = base.rstrip("/")
+    dashboard = (
+        spec.alerts.dashboard_url or os.environ.get("RECON_DASHBOARD_URL") or f"{base}/recon"
+    ).rstrip("/")
+    airflow_run = (
+        f"{base}/dags/{spec.dag_id}/runs/{quote(airflow_run_id, safe='')}" if airflow_run_id else None
+    )
+    return Links(airflow_run=airflow_run, dashboard_run=f"{dashboard}/runs/{quote(window.run_id, safe='')}")

@@ -113,7 +113,7 @@ def test_dagbag_has_no_import_errors(dagbag) -> None:
 def test_one_dag_per_spec_named_after_it(dagbag) -> None:
     specs = sorted(p.stem for p in (PROJECT_ROOT / "include" / "specs").glob("*.yml"))
 
-    assert sorted(dagbag.dags) == sorted(f"recon_{name}" for name in specs)
+    assert sorted(dagbag.dags) == sorted([*(f"recon_{name}" for name in specs), "recon_maintenance"])
 
 
 def test_every_task_has_an_owner_and_retries(dagbag) -> None:
@@ -129,13 +129,24 @@ def test_every_dag_is_tagged_and_documented(dagbag) -> None:
         assert dag.doc_md and "On failure" in dag.doc_md
 
 
-def test_every_task_records_failures_in_the_run_ledger(dagbag) -> None:
-    for dag in dagbag.dags.values():
+def test_every_reconciliation_task_reports_its_failure(dagbag) -> None:
+    from recon.alerts.failure import RunFailureNotifier
+
+    reconciliations = [dag for dag in dagbag.dags.values() if dag.dag_id != "recon_maintenance"]
+    assert reconciliations
+    for dag in reconciliations:
         for task in dag.tasks:
             callbacks = task.on_failure_callback
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-            names = [getattr(getattr(cb, "func", cb), "__name__", "") for cb in callbacks]
-            assert "record_failure" in names, f"{dag.dag_id}.{task.task_id} has no failure callback"
+            notifiers = [cb for cb in callbacks if isinstance(cb, RunFailureNotifier)]
+            assert len(notifiers) == 1, f"{dag.dag_id}.{task.task_id} has no failure notifier"
+            assert f"recon_{notifiers[0].spec.name}" == dag.dag_id
+
+
+def test_the_maintenance_dag_retries_alerts_in_every_warehouse_the_specs_name(dagbag) -> None:
+    dag = dagbag.dags["recon_maintenance"]
+
+    assert {task.task_id for task in dag.tasks} == {"retry_alerts_recon_warehouse"}
 
 
 def test_reference_sources_are_extracted_before_the_staging_checkpoint(dagbag) -> None:

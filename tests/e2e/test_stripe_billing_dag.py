@@ -5,6 +5,7 @@ sandbox Stripe API, a real SFTP server, the warehouse, dbt, Great Expectations a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from slack_sdk.models.blocks import Block
 
 from include.local_stack import SandboxStack
 from include.sandbox.generator import billing_example, injected_breaks, injected_pending
@@ -24,6 +26,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 11, 19)
 WINDOW_START = dt.datetime(2026, 11, 19, tzinfo=dt.UTC)
 RUN_ID = "stripe_billing/2026-11-19T00:00:00+00:00/2026-11-20T00:00:00+00:00"
+# Every break the billing example plants (set to 0: a day where everything matches).
+PLANTED = (
+    "missing_in_stripe", "missing_internally", "amount_mismatches", "duplicate_rows", "near_duplicates",
+    "currency_mismatches", "refunded_charges", "late_records",
+)  # fmt: skip
+# The same breaks over this many charges are over the 1 % tolerance but under the 5 % critical line.
+WARNING_DAY_CHARGES = 1000
 
 
 @pytest.fixture(scope="module")
@@ -149,14 +158,94 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
     assert all(isinstance(r, str) and len(r.split()) >= 5 and r.endswith(".") for r in recommendations)
     assert any("pending" in r for r in recommendations)
 
+    # A day over the 5 % critical line: a red Slack message and a page, one incident for the day.
     assert sorted(item["channel"] for item in received_first) == ["pagerduty", "slack"]
     assert len(received) == 4, "each run sends one Slack message and one PagerDuty event"
     slack = next(item["body"] for item in received_first if item["channel"] == "slack")
-    pagerduty = next(item["body"] for item in received_first if item["channel"] == "pagerduty")
-    assert "17 breaks" in slack["text"]
-    assert pagerduty["event_action"] == "trigger"
-    assert pagerduty["payload"]["summary"].endswith("17 breaks")
-    assert "@example.com" not in str(slack) + str(pagerduty), "customer emails must be masked"
+    pages = [item["body"] for item in received if item["channel"] == "pagerduty"]
+    assert slack["attachments"][0]["color"] == "#FF0000"
+    assert slack["text"].startswith("stripe_billing 2026-11-19: 17 breaks,")
+    blocks = slack["attachments"][0]["blocks"]
+    text = json.dumps(blocks)
+    assert "missing in internal: *4*" in text and "missing in stripe: *3*" in text
+    assert "*Largest breaks*" in text and "None" not in text
+    assert [Block.parse(block).validate_json() for block in blocks]  # valid Block Kit
+    assert [page["event_action"] for page in pages] == ["trigger", "trigger"]
+    assert {page["dedup_key"] for page in pages} == {"recon/stripe_billing/2026-11-19"}
+    assert pages[0]["payload"]["summary"].endswith("17 breaks")
+    assert pages[0]["payload"]["class"] == "reconciliation_discrepancy"
+    assert "@example.com" not in str(received), "customer emails must be masked"
+    outbox = warehouse.execute(
+        "select attempt, channel, event, status from reconciliation.alert_outbox order by attempt, channel"
+    ).fetchall()
+    assert outbox == [(1, "pagerduty", "trigger", "sent"), (1, "slack", "result", "sent"),
+                      (2, "pagerduty", "trigger", "sent"), (2, "slack", "result", "sent")]  # fmt: skip
+
+
+def test_a_clean_rerun_of_a_critical_day_resolves_its_incident(
+    billing_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    critical = billing_example(seed=7, day=DAY)
+    fixed = replace(critical, **{name: 0 for name in PLANTED})
+
+    with SandboxStack(critical, tmp_path / "before") as stack:
+        first = run_dag(billing_dag, stack, warehouse_url, monkeypatch)
+        before = stack.receiver.received()
+    with SandboxStack(fixed, tmp_path / "after") as stack:
+        second = run_dag(billing_dag, stack, warehouse_url, monkeypatch)
+        after = stack.receiver.received()
+
+    assert (first.state, second.state) == ("success", "success")
+    assert sorted(item["channel"] for item in before) == ["pagerduty", "slack"]
+    assert run_row(warehouse) == ("success", None)
+    # Clean: no Slack message (the spec does not ask for clean runs), and the day's incident resolved.
+    assert [(item["channel"], item["body"]["event_action"], item["body"]["dedup_key"]) for item in after] == [
+        ("pagerduty", "resolve", "recon/stripe_billing/2026-11-19")
+    ]
+
+
+def test_a_day_under_the_critical_line_posts_orange_and_pages_nobody_even_with_slack_down(
+    billing_dag,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recon import tasks
+
+    warning = replace(billing_example(seed=7, day=DAY), charge_count=WARNING_DAY_CHARGES)
+
+    with SandboxStack(warning, tmp_path) as stack:
+        stack.receiver.fail_next(500, times=3)  # Slack is down for the whole delivery round
+        dag_run = run_dag(billing_dag, stack, warehouse_url, monkeypatch)
+        during = stack.receiver.received()
+        warnings = warehouse.execute(
+            "select status, severity, warnings from reconciliation.runs where run_id = %s", (RUN_ID,)
+        ).fetchone()
+        failed = warehouse.execute(
+            "select channel, status, attempts from reconciliation.alert_outbox where run_id = %s", (RUN_ID,)
+        ).fetchall()
+        # The maintenance DAG's task, once the alert's next attempt has come.
+        warehouse.execute("update reconciliation.alert_outbox set next_attempt_at = now() - interval '1s'")
+        warehouse.commit()
+        retried = tasks.retry_alerts("recon_warehouse")
+        after = stack.receiver.received()
+
+    assert dag_run.state == "success", "an alert channel being down never fails the reconciliation"
+    status, severity, run_warnings = warnings
+    assert (status, severity) == ("discrepancy_found", "warning")
+    assert [item["status"] for item in during] == [500, 500, 500]
+    assert {item["channel"] for item in during} == {"slack"}, "no page under the critical line"
+    assert failed == [("slack", "failed", 3)]
+    assert len(run_warnings) == 1 and run_warnings[0].startswith("slack result alert not delivered")
+    assert retried == {"sent": 1, "undelivered": 0}
+    delivered = after[len(during) :]
+    assert [(item["channel"], item["status"]) for item in delivered] == [("slack", 200)]
+    assert delivered[0]["body"]["attachments"][0]["color"] == "#FFA500"
 
 
 def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published(
@@ -176,9 +265,12 @@ def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published
     status, error = run_row(warehouse)
     assert status == "error"
     assert "validate_staging" in error and "amount_not_negative on internal: 2 unexpected rows" in error
-    assert received == []
     assert warehouse.execute("select to_regclass('reconciliation.run_breaks')").fetchone() == (None,)
-    assert warehouse.execute("select count(*) from reconciliation.alert_outbox").fetchone() == (0,)
+    # Nothing published, but on-call hears of the failure at once (no retries), once.
+    assert_failure_alerted(received, "validate_staging", "amount_not_negative on internal")
+    assert warehouse.execute(
+        "select channel, event, status from reconciliation.alert_outbox order by channel"
+    ).fetchall() == [("pagerduty", "failure", "sent"), ("slack", "failure", "sent")]
 
 
 def test_an_unreachable_source_fails_naming_its_connection_and_publishes_nothing(
@@ -199,4 +291,17 @@ def test_an_unreachable_source_fails_naming_its_connection_and_publishes_nothing
     status, error = run_row(warehouse)
     assert status == "error"
     assert "extract_stripe" in error and "connection 'stripe_default'" in error
-    assert received == []
+    # Paged once, after the task's retries, naming the task and the connection.
+    assert_failure_alerted(received, "extract_stripe", "connection 'stripe_default'")
+
+
+def assert_failure_alerted(received: list[dict], task_id: str, error: str) -> None:
+    assert sorted(item["channel"] for item in received) == ["pagerduty", "slack"]
+    slack = next(item["body"] for item in received if item["channel"] == "slack")
+    page = next(item["body"] for item in received if item["channel"] == "pagerduty")
+    assert slack["attachments"][0]["color"] == "#FF0000"
+    assert slack["text"] == f"stripe_billing 2026-11-19: the reconciliation failed in {task_id}"
+    assert error in json.dumps(slack) and "/dags/recon_stripe_billing/runs/" in json.dumps(slack)
+    assert (page["event_action"], page["dedup_key"]) == ("trigger", "recon/stripe_billing/2026-11-19/failure")
+    assert page["payload"]["class"] == "pipeline_failure" and page["payload"]["component"] == task_id
+    assert error in page["payload"]["custom_details"]["error"]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from include.sandbox.alert_receiver import AlertReceiver
@@ -208,7 +209,7 @@ def test_pagerduty_resolve_needs_no_payload(receiver: AlertReceiver) -> None:
 def test_headers_are_never_stored(receiver: AlertReceiver) -> None:
     _post(receiver, "/slack/x", {"text": "hi"}, headers={"Authorization": "Bearer s3cr3t-header-value"})
     assert "s3cr3t-header-value" not in receiver.store.read_text(encoding="utf-8")
-    assert set(receiver.received()[0]) == {"received_at", "path", "channel", "body"}
+    assert set(receiver.received()[0]) == {"received_at", "path", "channel", "body", "status"}
 
 
 def test_unknown_paths_are_recorded(receiver: AlertReceiver) -> None:
@@ -238,3 +239,20 @@ def test_store_survives_a_restart(tmp_path: Path) -> None:
     with AlertReceiver(store) as second:
         _post(second, "/slack/a", {"text": "two"})
         assert [r["body"]["text"] for r in second.received()] == ["one", "two"]
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+def test_fail_next_answers_the_next_posts_as_a_service_in_trouble(receiver: AlertReceiver) -> None:
+    receiver.fail_next(429, retry_after=2)
+    receiver.fail_next(500)
+
+    limited = httpx.post(f"{receiver.base_url}/services/T/B/x", json={"text": "one"})
+    failed = httpx.post(f"{receiver.base_url}/v2/enqueue", json={"routing_key": "r"})
+    accepted = _post(receiver, "/services/T/B/x", {"text": "three"})
+
+    assert (limited.status_code, limited.headers["Retry-After"], limited.text) == (429, "2", "rate_limited")
+    assert (failed.status_code, failed.json()["status"]) == (500, "error")
+    assert accepted == (200, "ok")
+    assert [item["status"] for item in receiver.received()] == [429, 500, 200]

@@ -45,8 +45,10 @@ def test_the_example_spec_loads() -> None:
     (pair,) = spec.pairs
     assert (pair.left, pair.right, pair.pair_name) == ("stripe", "internal", "stripe_vs_internal")
     assert pair.compare.amount.tolerance == Decimal("0.01")
-    assert spec.alerts.slack is not None and spec.alerts.slack.notify_on_success is True
-    assert spec.alerts.pagerduty is not None and spec.alerts.pagerduty.min_discrepancy_amount == Decimal("0")
+    assert spec.alerts.slack is not None and spec.alerts.slack.notify_on_success is False
+    assert spec.alerts.slack.on_failure is True
+    assert spec.alerts.pagerduty is not None and spec.alerts.pagerduty.severity == "critical"
+    assert spec.alerts.max_breaks_listed == 5
 
 
 def test_a_missing_required_field_names_its_dotted_path_and_the_line_of_its_item(tmp_path: Path) -> None:
@@ -166,3 +168,14 @@ def test_a_float_tolerance_stays_exact(tmp_path: Path) -> None:
     tolerance = spec.pairs[0].compare.amount.tolerance
     assert tolerance == Decimal("0.1")
     assert str(tolerance) == "0.1"
+
+
+def test_the_removed_amount_threshold_for_paging_says_what_replaced_it(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, "    severity: critical\n", '    severity: critical\n    min_discrepancy_amount: "0"\n'
+    )
+
+    message = load_error(path)
+
+    assert "field 'alerts.pagerduty' (line" in message
+    assert "min_discrepancy_amount: removed" in message and "reconcile.severity.critical_percent" in message

@@ -142,6 +142,10 @@ alter table reconciliation.runs
     add column if not exists totals jsonb,
     add column if not exists recommendations jsonb,
     add column if not exists integrity_failures jsonb;
+-- 1 for a window's first run, +1 for each rerun (alerts are keyed by it); alert delivery problems.
+alter table reconciliation.runs
+    add column if not exists attempt integer not null default 1,
+    add column if not exists warnings jsonb not null default '[]';
 
 -- Integrity check results (Great Expectations), one row per expectation per run.
 create table if not exists reconciliation.integrity_results (
@@ -170,20 +174,31 @@ alter table reconciliation.integrity_results
     add column if not exists sample_record_ids jsonb not null default '[]';
 create index if not exists integrity_results_spec_idx on reconciliation.integrity_results (spec, checked_at);
 
--- Alerts to send, built from the result tables; sending reads only this table.
+-- Alerts to send (recon.alerts.outbox), built from the result tables; sending reads only this table.
+-- alert_id is the idempotency key: <run_id>#<attempt>#<channel>#<event>, so a retried task or a second
+-- sender never queues or sends one alert twice.
 create table if not exists reconciliation.alert_outbox (
     alert_id text primary key,
     run_id text not null,
     spec text not null,
+    attempt integer not null default 1,
     channel text not null check (channel in ('slack', 'pagerduty')),
+    event text not null check (event in ('result', 'trigger', 'resolve', 'failure')),
     connection_id text not null,
+    dedup_key text,
     payload jsonb not null,
-    status text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
+    status text not null default 'pending'
+        check (status in ('pending', 'sent', 'failed', 'superseded', 'gave_up')),
     attempts integer not null default 0,
     last_error text,
+    response text,
     created_at timestamptz not null default now(),
+    next_attempt_at timestamptz,
     sent_at timestamptz
 );
+create index if not exists alert_outbox_due_idx on reconciliation.alert_outbox (spec, status)
+    where status in ('pending', 'failed');
+create index if not exists alert_outbox_dedup_idx on reconciliation.alert_outbox (dedup_key, created_at);
 
 -- The reconcile section of a run's spec, one row per pair, written when the run starts
 -- (recon.matching.write_pair_settings). The dbt matching models read it, so they stay generic.

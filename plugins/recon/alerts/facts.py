@@ -1,0 +1,217 @@
+"""What an alert says about a published run, read from the result tables, and how it is worded.
+
+Slack and PagerDuty render the same ``RunFacts``, so the two never disagree about a run. Personal data
+is masked here, before anything leaves the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from recon.masking import mask_email, mask_text
+from recon.window import RunWindow
+
+# Each break class in words a reader of the channel knows; ``missing`` is told per side.
+CLASS_LABELS = {
+    "amount_mismatch": "amount mismatches",
+    "currency_mismatch": "currency mismatches",
+    "status_mismatch": "status mismatches",
+    "attribute_mismatch": "field mismatches",
+    "late": "late records",
+    "duplicate": "duplicates",
+    "near_duplicate": "likely double submissions",
+    "group_mismatch": "group total mismatches",
+    "balance_mismatch": "balance mismatches",
+    "stuck": "stuck records",
+}
+
+_ONE = {
+    "amount_mismatch": "amount mismatch",
+    "group_mismatch": "group total mismatch",
+    "balance_mismatch": "balance mismatch",
+    "duplicate": "duplicate",
+    "near_duplicate": "likely double submission",
+}
+
+
+@dataclass(frozen=True)
+class Links:
+    airflow_run: str | None = None
+    dashboard_run: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    break_class: str
+    missing_in: str | None
+    count: int
+
+    @property
+    def label(self) -> str:
+        if self.break_class == "missing":
+            return f"missing in {self.missing_in}"
+        return CLASS_LABELS.get(self.break_class, self.break_class.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    run: dict[str, Any]  # the reconciliation.runs row
+    summary: list[dict[str, Any]]  # reconciliation.run_summary rows, per pair and currency
+    counts: list[ClassCount]  # the run's new breaks per class, largest first
+    carried: int  # breaks of earlier runs still open
+    breaks: list[dict[str, Any]]  # the largest breaks by amount at risk
+    quarantined: int
+    links: Links
+
+    @property
+    def spec(self) -> str:
+        return self.run["spec"]
+
+    @property
+    def break_count(self) -> int:
+        return sum(item.count for item in self.counts)
+
+    @property
+    def critical(self) -> bool:
+        return self.run["severity"] == "critical"
+
+    @property
+    def discrepancy_percent(self) -> Decimal:
+        return self.run["discrepancy_percent"] or Decimal(0)
+
+    @property
+    def critical_percent(self) -> Decimal | None:
+        return self.summary[0]["critical_percent"] if self.summary else None
+
+    @property
+    def window(self) -> str:
+        return window_text(self.run["window_start"], self.run["window_end"])
+
+
+def read_run_facts(conn: psycopg.Connection, window: RunWindow, max_breaks: int, links: Links) -> RunFacts:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("select * from reconciliation.runs where run_id = %s", (window.run_id,))
+        run = cur.fetchone()
+        if run is None or run["status"] not in ("success", "discrepancy_found"):
+            raise RuntimeError(f"run {window.run_id!r} is not published; no alert is built from it")
+        # Windows are UTC whatever the session's time zone: dates in messages and dedup keys too.
+        run = {**run, "window_start": window.start.astimezone(UTC), "window_end": window.end.astimezone(UTC)}
+        cur.execute(
+            "select * from reconciliation.run_summary where run_id = %s order by pair, currency",
+            (window.run_id,),
+        )
+        summary = cur.fetchall()
+        cur.execute(
+            "select break_class, missing_in, count(*) as count from reconciliation.run_breaks"
+            " where run_id = %s and not is_carried_break"
+            " group by break_class, missing_in order by count(*) desc, break_class, missing_in",
+            (window.run_id,),
+        )
+        counts = [ClassCount(**row) for row in cur.fetchall()]
+        cur.execute(
+            "select * from reconciliation.run_breaks where run_id = %s and not is_carried_break"
+            " order by discrepancy_amount desc, break_class, break_id limit %s",
+            (window.run_id, max_breaks),
+        )
+        breaks = cur.fetchall()
+        cur.execute("select count(*) as n from staging.quarantine where run_id = %s", (window.run_id,))
+        quarantined = cur.fetchone()["n"]
+    carried = sum(row.get("carried_break_count") or 0 for row in summary)
+    return RunFacts(run, summary, counts, carried, breaks, quarantined, links)
+
+
+def window_text(start: datetime, end: datetime) -> str:
+    """``2026-11-19`` for a whole UTC day, else ``2026-11-19 00:00–00:15 UTC``."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end - start == timedelta(days=1) and start.hour == start.minute == 0:
+        return f"{start:%Y-%m-%d}"
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC"
+
+
+def money(amount: Decimal | None, currency: str | None = None) -> str:
+    text = "n/a" if amount is None else f"{amount:,}"
+    return f"{text} {currency}" if currency else text
+
+
+def percent(value: Decimal | None) -> str:
+    if value is None:
+        return "n/a"
+    if 0 < value < Decimal("0.01"):
+        return "<0.01 %"
+    return f"{value:.2f} %"
+
+
+def totals_line(row: dict[str, Any]) -> str:
+    """One pair and currency: both sides' totals, the discrepancy and its share."""
+    currency = row["currency"]
+    return (
+        f"{row['pair']} {currency}: {row['left_source']} {money(row['left_total_amount'])}"
+        f" ({row['left_record_count']:,}) vs {row['right_source']} {money(row['right_total_amount'])}"
+        f" ({row['right_record_count']:,}); discrepancy {money(row['discrepancy_amount'], currency)}"
+        f" ({percent(row['discrepancy_percent'])})"
+    )
+
+
+def describe_break(item: dict[str, Any]) -> str:
+    """One break with the values that differ: ``ch_1 amount mismatch: 50.00 vs 10.00 USD (40.00 apart)``."""
+    left, right = item["left_amount"], item["right_amount"]
+    currency = item["currency"]
+    sides = f"{item['left_source']} vs {item['right_source']}"
+    kind = item["break_class"]
+    if kind == "missing":
+        present = item["right_source"] if item["missing_in"] == item["left_source"] else item["left_source"]
+        what = f"missing in {item['missing_in']}: {money(left if left is not None else right, currency)}"
+        what += f" in {present}"
+    elif kind == "currency_mismatch":
+        what = "currency mismatch: "
+        what += f"{money(left, item['left_currency'])} vs {money(right, item['right_currency'])}"
+    elif kind == "status_mismatch":
+        what = f"status mismatch: {item['left_status']} vs {item['right_status']} ({money(left, currency)})"
+    elif kind == "late":
+        seconds = abs(item["time_difference_seconds"] or 0)
+        what = f"late: {_duration(seconds)} apart ({money(left, currency)})"
+    elif kind == "attribute_mismatch":
+        fields = ", ".join(item.get("different_fields") or []) or "compared fields"
+        what = f"field mismatch: {fields} differ ({money(left, currency)})"
+    elif kind == "stuck":
+        status = item["left_status"] or item["right_status"]
+        what = f"stuck in {status}: {money(left if left is not None else right, currency)}"
+    elif left is not None and right is not None:  # amount, group and balance mismatches
+        what = f"{_ONE.get(kind, kind)}: {money(left)} vs {money(right, currency)}"
+        if item.get("amount_difference") is not None:
+            what += f" ({money(abs(item['amount_difference']))} apart)"
+    else:  # duplicates and any lone record
+        what = f"{_ONE.get(kind, kind)}: {money(left if left is not None else right, currency)}"
+    keys = " / ".join(
+        dict.fromkeys(key for key in (item["left_record_keys"], item["right_record_keys"]) if key)
+    )
+    email = mask_email(item.get("customer_email"))
+    return mask_text(f"{keys} {what} [{sides}]" + (f" · {email}" if email else ""))
+
+
+def integrity_lines(run: dict[str, Any]) -> list[str]:
+    lines = []
+    for failure in run.get("integrity_failures") or []:
+        where = f" on {failure['source']}" if failure.get("source") else ""
+        count = failure["unexpected_count"]
+        rows = "row" if count == 1 else "rows"
+        lines.append(f"{failure['severity']} {failure['rule_name']}{where}: {count:,} {rows}")
+    return lines
+
+
+def _duration(seconds: Decimal | float | int) -> str:
+    """``3h 20m``; under a minute, ``42s``."""
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    return " ".join(part for part in parts if part)
