@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo psql test bench-load bench-match bench-extract lint clean
+.PHONY: install system-deps manifest demo psql recon test bench-load bench-match bench-extract lint clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ demo: manifest
 # Query the demo's result tables: `make psql`, or `make psql Q="select ..."`.
 psql: install
 	$(PY) -m include.warehouse_shell $(if $(Q),-c "$(Q)")
+
+# The recon CLI on the demo's warehouse: `make recon ARGS="breaks list --spec stripe_billing"`.
+recon: install
+	$(PY) -m include.warehouse_shell --recon $(ARGS)
 
 test: manifest system-deps
 	$(PY) -m pytest

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +26,15 @@ TEST_AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
-def warehouse_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def warehouse_server_url() -> str:
     """The Postgres server the tests use: configured, or embedded in a temporary folder."""
-    return configured_url() or start_embedded(tmp_path_factory.mktemp("warehouse") / "pgdata")
+    if configured_url():
+        return configured_url()
+    # Outside pytest's temporary folders: pytest keeps only the last three sessions' folders, so a
+    # second pytest started meanwhile would delete a running server's data from under it.
+    folder = Path(tempfile.mkdtemp(prefix="recon-test-warehouse-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after the server's own cleanup
+    return start_embedded(folder / "pgdata", cleanup="delete")
 
 
 @pytest.fixture(scope="session")

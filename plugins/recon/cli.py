@@ -4,6 +4,9 @@ recon validate include/specs/*.yml   # exit 1 with file/field/line messages if a
 recon list [--specs-dir DIR]         # one line per spec: DAG id, schedule, sources
 recon schema [--output FILE]         # the spec format as JSON Schema (docs/spec.schema.json)
 recon suites SPEC... [--output DIR]  # the GX suites and checkpoints a spec's rules generate
+recon breaks list|show|ignore|resolve|reopen ...   # review breaks, audited (recon/cli_operations.py)
+recon stats SPEC [--since 7d]        # runs, success rate, run time, breaks found, resolved and open by age
+recon warehouse bootstrap-roles      # analyst and pipeline roles and grants (as a superuser)
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from recon.spec import Spec, SpecError, load_spec, load_specs
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recon", description="Reconciliation specs: check and list.")
+    parser = argparse.ArgumentParser(
+        prog="recon", description="Reconciliation specs and their results: check, list, review."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="validate spec files")
     validate.add_argument("files", nargs="+", type=Path)
@@ -30,7 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     suites.add_argument(
         "--output", type=Path, default=Path("expectations"), help="folder (default: expectations)"
     )
+    from recon.cli_operations import add_commands, run_breaks
+
+    add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "breaks":
+        return run_breaks(args)
+    if args.command == "warehouse":
+        from recon.cli_operations import bootstrap
+
+        return bootstrap(args)
+    if args.command == "stats":
+        from recon.stats import stats_command
+
+        return stats_command(args.spec, args.since, args.connection)
     if args.command == "suites":
         return _suites(args.files, args.output)
     if args.command == "validate":

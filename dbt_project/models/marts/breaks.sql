@@ -6,7 +6,9 @@
     it found (last seen, times seen) and resolves the open breaks of records
     it evaluated without finding them again: a late arrival that now matches,
     or a rerun of a window whose data was fixed. `ignored` is set by a review
-    and kept. Rows no run touches stay as they are (merge on break_id). -#}
+    (recon breaks ignore) and kept while the break's values do not change; a
+    break a review resolved opens again if a run finds it. Rows no run touches
+    stay as they are (merge on break_id). -#}
 
 {%- set run_id = sql_string_literal(var('run_id')) -%}
 
@@ -47,7 +49,14 @@ existing as (
         cast(null as text) as last_seen_run_id,
         cast(null as timestamptz) as last_seen_at,
         cast(null as integer) as times_seen,
-        cast(null as text) as status
+        cast(null as text) as status,
+        cast(null as numeric) as left_amount,
+        cast(null as numeric) as right_amount,
+        cast(null as text) as left_currency,
+        cast(null as text) as right_currency,
+        cast(null as text) as left_status,
+        cast(null as text) as right_status,
+        cast(null as text[]) as different_fields
     where false
 
 ),
@@ -95,7 +104,19 @@ seen as (
                 when existing.last_seen_at > found.window_end then 0
                 else 1
             end as times_seen,
-        case when existing.status = 'ignored' then 'ignored' else 'open' end as status,
+        -- A review's `ignored` holds while the break's values stay as they were when it was
+        -- last seen; a changed value is a new fact, so the break opens again.
+        case
+            when existing.status = 'ignored'
+                and (found.left_amount, found.right_amount, found.left_currency, found.right_currency,
+                     found.left_status, found.right_status, found.different_fields)
+                    is not distinct from
+                    (existing.left_amount, existing.right_amount, existing.left_currency,
+                     existing.right_currency, existing.left_status, existing.right_status,
+                     existing.different_fields)
+                then 'ignored'
+            else 'open'
+        end as status,
         cast(null as text) as resolved_by_run_id,
         cast(null as timestamptz) as resolved_at
 

@@ -1,0 +1,154 @@
+"""The CLI's commands that read and change the warehouse: ``recon breaks ...`` and ``recon stats``.
+
+They connect through the spec's Airflow connection (``--connection``, default ``recon_warehouse``,
+e.g. ``AIRFLOW_CONN_RECON_WAREHOUSE``), or to ``$RECON_WAREHOUSE_URL`` when it is set. Bad input
+(an unknown break, a missing note) exits 2 with a message naming it, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import Any
+
+import psycopg
+
+from recon.review import ACTIONS, STATUSES, ReviewError, list_breaks, review, show_break
+
+BAD_INPUT = 2
+
+
+def add_commands(commands: Any) -> None:
+    from recon.stats import parse_since
+
+    setup = commands.add_parser("warehouse", help="set up the warehouse (run as its admin)")
+    setup_actions = setup.add_subparsers(dest="warehouse_command", required=True)
+    roles = setup_actions.add_parser(
+        "bootstrap-roles", help="create recon's schemas and the analyst and pipeline roles (idempotent)"
+    )
+    roles.add_argument("--analyst-role", default="recon_analyst")
+    roles.add_argument("--pipeline-role", default="recon_pipeline")
+    roles.add_argument(
+        "--connection", default="recon_warehouse_admin", help="a superuser's Airflow connection"
+    )
+
+    stats = commands.add_parser("stats", help="a spec's runs, success rate, durations and breaks")
+    stats.add_argument("spec", metavar="SPEC")
+    stats.add_argument(
+        "--since", type=parse_since, help="7d, 2026-11-01 or an ISO timestamp (UTC unless it says)"
+    )
+    stats.add_argument("--connection", default="recon_warehouse", help="the warehouse's Airflow connection")
+    breaks = commands.add_parser("breaks", help="list, show and review breaks (ignore, resolve, reopen)")
+    actions = breaks.add_subparsers(dest="breaks_command", required=True)
+    listing = actions.add_parser("list", help="breaks across runs, largest first")
+    listing.add_argument("--spec")
+    listing.add_argument("--status", default="open", choices=[*STATUSES, "all"])
+    listing.add_argument("--class", dest="break_class", help="e.g. missing, amount_mismatch")
+    listing.add_argument("--severity", choices=["critical", "warning"])
+    listing.add_argument("--sort", default="amount", choices=["amount", "age", "last_seen"])
+    listing.add_argument("--limit", type=int, default=50)
+    show = actions.add_parser("show", help="one break: values, history across runs, audit trail")
+    show.add_argument("break_id")
+    for action in ACTIONS:
+        change = actions.add_parser(action, help=f"{action} breaks, with a note, audited")
+        change.add_argument("break_ids", nargs="+", metavar="BREAK_ID")
+        change.add_argument("--note", help="why (required to ignore or resolve)")
+        change.add_argument("--by", default=os.environ.get("RECON_USER") or getpass.getuser(), help="who")
+    for parser in (listing, show, *(actions.choices[action] for action in ACTIONS)):
+        parser.add_argument(
+            "--connection", default="recon_warehouse", help="the warehouse's Airflow connection"
+        )
+
+
+def run_breaks(args: argparse.Namespace) -> int:
+    try:
+        with _connect(args.connection) as conn:
+            if args.breaks_command == "list":
+                status = None if args.status == "all" else args.status
+                found = list_breaks(
+                    conn, spec=args.spec, status=status, break_class=args.break_class,
+                    severity=args.severity, sort=args.sort, limit=args.limit,
+                )  # fmt: skip
+                print(_table(found))
+            elif args.breaks_command == "show":
+                print(_detail(show_break(conn, args.break_id)))
+            else:
+                for outcome in review(conn, args.break_ids, args.breaks_command, args.by, args.note):
+                    what = (
+                        f"{outcome.before} -> {outcome.after}"
+                        if outcome.changed
+                        else f"already {outcome.after}"
+                    )
+                    print(f"{outcome.break_id}: {what}")
+    except ReviewError as exc:
+        print(f"recon breaks {args.breaks_command}: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    return 0
+
+
+def bootstrap(args: argparse.Namespace) -> int:
+    from recon.access import AccessError, bootstrap_roles
+
+    try:
+        with _connect(args.connection) as conn:  # commits on exit
+            done = bootstrap_roles(conn, analyst_role=args.analyst_role, pipeline_role=args.pipeline_role)
+    except (AccessError, ReviewError, ValueError) as exc:
+        print(f"recon warehouse bootstrap-roles: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    print("\n".join(done))
+    return 0
+
+
+def _connect(conn_id: str) -> psycopg.Connection:
+    url = os.environ.get("RECON_WAREHOUSE_URL")
+    if url:
+        return psycopg.connect(url)
+    from recon.warehouse import connect
+
+    try:
+        return connect(conn_id)
+    except Exception as exc:  # an unknown connection id or an unreachable server
+        raise ReviewError(f"connection {conn_id!r}: cannot reach the warehouse: {exc}") from exc
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no breaks match"
+    lines = [f"{'break_id':<34} {'spec':<16} {'class':<18} {'sev':<8} {'status':<8} {'amount':>14} keys"]
+    for row in rows:
+        keys = " / ".join(dict.fromkeys(k for k in (row["left_record_keys"], row["right_record_keys"]) if k))
+        amount = f"{row['discrepancy_amount']:,} {row['currency']}"
+        lines.append(
+            f"{row['break_id']:<34} {row['spec']:<16} {row['break_class']:<18} {row['severity']:<8}"
+            f" {row['status']:<8} {amount:>14} {keys}"
+        )
+    return "\n".join(lines)
+
+
+def _detail(found: dict[str, Any]) -> str:
+    item = found["break"]
+    lines = [
+        f"break {item['break_id']} ({item['spec']}, {item['pair']}): {item['break_class']}, {item['status']}"
+    ]
+    for key in ("left_record_keys", "right_record_keys", "left_amount", "right_amount", "left_currency",
+                "right_currency", "left_status", "right_status", "missing_in", "discrepancy_amount",
+                "first_seen_at", "last_seen_at", "times_seen", "resolved_at", "customer_email"):  # fmt: skip
+        if item.get(key) is not None:
+            lines.append(f"  {key:<20} {item[key]}")
+    lines.append("history (one line per run that found it):")
+    for run in found["history"]:
+        carried = " (carried)" if run["is_carried_break"] else ""
+        lines.append(
+            f"  {run['window_start']:%Y-%m-%d %H:%M} {run['run_status'] or 'unpublished':<18}"
+            f" {run['left_amount']} vs {run['right_amount']} {run['currency']}{carried}"
+        )
+    lines.append("audit:" if found["audit"] else "audit: none")
+    for entry in found["audit"]:
+        lines.append(
+            f"  {entry['recorded_at']:%Y-%m-%d %H:%M} {entry['actor']}: {entry['action']}"
+            f" {(entry['before'] or {}).get('status')} -> {(entry['after'] or {}).get('status')}"
+            f"{': ' + entry['note'] if entry['note'] else ''}"
+        )
+    return "\n".join(lines)
