@@ -229,3 +229,16 @@ def test_a_failure_page_resolved_once_is_not_resolved_again(db: psycopg.Connecti
     publish(db, clean(db))
 
     assert shape(plan(db, clean(db))) == []
+
+
+def test_a_clean_rerun_after_a_page_and_a_failure_queues_both_resolves(db: psycopg.Connection) -> None:
+    publish(db, critical(db))
+    fail(db, WINDOW)
+
+    publish(db, clean(db))
+
+    queued = db.execute(
+        "select event, dedup_key, status from reconciliation.alert_outbox"
+        " where channel = 'pagerduty' and event = 'resolve' order by dedup_key"
+    ).fetchall()
+    assert queued == [("resolve", KEY, "pending"), ("resolve", FAILURE_KEY, "pending")]

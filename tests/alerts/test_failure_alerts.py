@@ -74,8 +74,8 @@ def test_a_failed_task_marks_the_run_error_and_alerts_slack_and_on_call(
     assert run["finished_at"] is not None
     assert {row["alert_id"]: (row["status"], row["attempts"]) for row in outbox_rows(db)} == {
         f"{RUN_ID}#1#slack#result": ("superseded", 0),
-        f"{RUN_ID}#1#pagerduty#trigger": ("superseded", 0),
-        f"{RUN_ID}#1#pagerduty#failure": ("sent", 1),
+        f"{RUN_ID}#1#pagerduty#trigger#recon/stripe_billing/2026-11-19": ("superseded", 0),
+        f"{RUN_ID}#1#pagerduty#failure#recon/stripe_billing/2026-11-19/failure": ("sent", 1),
         f"{RUN_ID}#1#slack#failure": ("sent", 1),
     }
     assert channels(receiver) == [("pagerduty", 202), ("slack", 200)]
@@ -130,7 +130,7 @@ def test_a_rerun_that_fails_again_alerts_again(db: psycopg.Connection, receiver:
 
     assert [item["channel"] for item in receiver.received()] == ["pagerduty", "slack"] * 2
     assert {row["alert_id"]: row["status"] for row in outbox_rows(db, "attempt = 2")} == {
-        f"{RUN_ID}#2#pagerduty#failure": "sent",
+        f"{RUN_ID}#2#pagerduty#failure#recon/stripe_billing/2026-11-19/failure": "sent",
         f"{RUN_ID}#2#slack#failure": "sent",
     }
 

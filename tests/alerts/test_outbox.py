@@ -67,7 +67,7 @@ def test_queuing_the_same_alerts_twice_for_one_attempt_adds_nothing(db: psycopg.
     assert queue(db, RUN_ID, "stripe_billing", 1, alerts[:1]) == 0
 
     assert [(row["alert_id"], row["status"], row["attempts"]) for row in outbox_rows(db)] == [
-        (f"{RUN_ID}#1#pagerduty#trigger", "pending", 0),
+        (f"{RUN_ID}#1#pagerduty#trigger#recon/stripe_billing/2026-11-19", "pending", 0),
         (f"{RUN_ID}#1#slack#result", "pending", 0),
     ]
 
@@ -82,9 +82,9 @@ def test_a_new_attempt_queues_again_and_supersedes_the_older_unsent_alerts_only(
 
     assert {row["alert_id"]: row["status"] for row in outbox_rows(db)} == {
         f"{RUN_ID}#1#slack#result": "sent",
-        f"{RUN_ID}#1#pagerduty#trigger": "superseded",
+        f"{RUN_ID}#1#pagerduty#trigger#recon/stripe_billing/2026-11-19": "superseded",
         f"{RUN_ID}#2#slack#result": "pending",
-        f"{RUN_ID}#2#pagerduty#trigger": "pending",
+        f"{RUN_ID}#2#pagerduty#trigger#recon/stripe_billing/2026-11-19": "pending",
     }
     deliver(db, "stripe_billing", run_id=RUN_ID, pause=[].append)
     # The outdated page never goes out; each Slack message once.
@@ -237,7 +237,7 @@ def test_a_channel_down_for_the_whole_round_is_left_failed_for_a_later_round(
 
     assert delivery.sent == 0
     assert [(item["alert_id"], item["status"], item["attempts"]) for item in delivery.undelivered] == [
-        (f"{RUN_ID}#1#pagerduty#trigger", "failed", 3)
+        (f"{RUN_ID}#1#pagerduty#trigger#recon/stripe_billing/2026-11-19", "failed", 3)
     ]
     assert pauses == [BACKOFF_SECONDS, 2 * BACKOFF_SECONDS]
     assert statuses(receiver) == [500, 500, 500]

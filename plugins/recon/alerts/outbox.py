@@ -1,13 +1,14 @@
 """The alert outbox: what to tell whom about a run, queued once, sent once, retried until delivered.
 
 An alert is written to ``reconciliation.alert_outbox`` under its idempotency key
-``<run_id>#<attempt>#<channel>#<event>`` (``attempt`` counts the window's reruns), then sent, then
-marked ``sent`` with the answer. So a retried task queues nothing new and sends nothing twice, and a
-rerun of the window, a new attempt, tells people again. A send that fails is tried ``TRIES`` times
-with backoff (a 429's Retry-After honoured), then left ``failed`` with a ``next_attempt_at``; the next
-run's notify task or the ``recon_maintenance`` DAG sends it then, until ``MAX_ATTEMPTS`` requests,
-after which it is ``gave_up``. A newer unsent alert about the same thing (the run's Slack message,
-the day's incident) marks the older one ``superseded``, so an outdated page is never sent late.
+``<run_id>#<attempt>#<channel>#<event>[#<dedup key>]`` (``attempt`` counts the window's reruns),
+then sent, then marked ``sent`` with the answer. So a retried task queues nothing new and sends
+nothing twice, and a rerun of the window, a new attempt, tells people again. A send that fails is
+tried ``TRIES`` times with backoff (a 429's Retry-After honoured), then left ``failed`` with a
+``next_attempt_at``; the next run's notify task or the ``recon_maintenance`` DAG sends it then,
+until ``MAX_ATTEMPTS`` requests, after which it is ``gave_up``. A newer unsent alert about the
+same thing (the run's Slack message, the day's incident) marks the older one ``superseded``, so an
+outdated page is never sent late.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def queue(conn: psycopg.Connection, run_id: str, spec: str, attempt: int, alerts
     queued = 0
     with conn.transaction():
         for alert in alerts:
-            alert_id = f"{run_id}#{attempt}#{alert.channel}#{alert.event}"
+            # The incident too: one run may resolve both the day's data and pipeline incidents.
+            incident = f"#{alert.dedup_key}" if alert.dedup_key else ""
+            alert_id = f"{run_id}#{attempt}#{alert.channel}#{alert.event}{incident}"
             inserted = conn.execute(
                 "insert into reconciliation.alert_outbox (alert_id, run_id, spec, attempt, channel, event,"
                 " connection_id, dedup_key, payload) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"

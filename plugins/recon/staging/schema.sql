@@ -175,8 +175,8 @@ alter table reconciliation.integrity_results
 create index if not exists integrity_results_spec_idx on reconciliation.integrity_results (spec, checked_at);
 
 -- Alerts to send (recon.alerts.outbox), built from the result tables; sending reads only this table.
--- alert_id is the idempotency key: <run_id>#<attempt>#<channel>#<event>, so a retried task or a second
--- sender never queues or sends one alert twice.
+-- alert_id is the idempotency key: <run_id>#<attempt>#<channel>#<event>[#<PagerDuty dedup key>], so
+-- a retried task or a second sender never queues or sends one alert twice.
 create table if not exists reconciliation.alert_outbox (
     alert_id text primary key,
     run_id text not null,
