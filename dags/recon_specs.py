@@ -145,6 +145,10 @@ def build_dag(spec: Spec) -> DAG:
         def notify_pagerduty(run: dict[str, str]) -> int:
             return tasks.notify(spec, run, "pagerduty")
 
+        @task
+        def auto_correct(run: dict[str, str]) -> dict:
+            return tasks.auto_correct(spec, run)
+
         run = start_run()
         extracts = [
             extract_source.override(task_id=f"extract_{s.name}")(run, s.name) for s in spec.loaded_sources
@@ -157,6 +161,8 @@ def build_dag(spec: Spec) -> DAG:
             published >> notify_slack(run)
         if spec.alerts.pagerduty:
             published >> notify_pagerduty(run)
+        if spec.corrections and spec.corrections.auto_apply_up_to is not None:
+            published >> auto_correct(run)
 
     return reconcile()
 

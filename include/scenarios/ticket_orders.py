@@ -100,6 +100,9 @@ class Scenario:
             yield {
                 "ticketing_api": http_connection(api.base_url, token),
                 "box_office_db": postgres_connection(app_db),
+                # The spec's corrections write through a connection of their own (the sandbox's
+                # database takes both; in production the read one is a read-only role).
+                "box_office_writer": postgres_connection(app_db),
             }
 
     def expected_breaks(self) -> collections.Counter[tuple[str, str | None]]:

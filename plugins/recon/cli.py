@@ -7,6 +7,7 @@ recon suites SPEC... [--output DIR]  # the GX suites and checkpoints a spec's ru
 recon breaks list|show|ignore|resolve|reopen ...   # review breaks, audited (recon/cli_operations.py)
 recon stats SPEC [--since 7d]        # runs, success rate, run time, breaks found, resolved and open by age
 recon warehouse bootstrap-roles      # analyst and pipeline roles and grants (as a superuser)
+recon corrections plan|apply|revert|list SPEC ...  # fix the system that is not the source of truth
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "breaks":
         return run_breaks(args)
+    if args.command == "corrections":
+        from recon.cli_operations import run_corrections
+
+        return run_corrections(args)
     if args.command == "warehouse":
         from recon.cli_operations import bootstrap
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +24,26 @@ BAD_INPUT = 2
 
 def add_commands(commands: Any) -> None:
     from recon.stats import parse_since
+
+    fixes = commands.add_parser("corrections", help="plan, apply and revert corrections of a spec's target")
+    fix_actions = fixes.add_subparsers(dest="corrections_command", required=True)
+    plan = fix_actions.add_parser("plan", help="the dry run: propose changes, change nothing")
+    plan.add_argument("--break", dest="break_ids", action="append", metavar="BREAK_ID", help="only these")
+    apply = fix_actions.add_parser("apply", help="apply planned changes: row locks, backups, audit")
+    apply.add_argument("--id", dest="correction_ids", action="append", metavar="CORRECTION_ID")
+    apply.add_argument("--auto-only", action="store_true", help="only those under auto_apply_up_to")
+    revert = fix_actions.add_parser("revert", help="restore applied changes from their backups")
+    revert.add_argument(
+        "--id", dest="correction_ids", action="append", metavar="CORRECTION_ID", required=True
+    )
+    listing = fix_actions.add_parser("list", help="planned and applied corrections")
+    listing.add_argument("--status", choices=["planned", "applied", "stale", "failed", "reverted"])
+    for parser in (plan, apply, revert, listing):
+        parser.add_argument("spec", metavar="SPEC")
+        parser.add_argument(
+            "--specs-dir", type=Path, default=Path(os.environ.get("RECON_SPECS_DIR") or "include/specs")
+        )
+        parser.add_argument("--by", default=os.environ.get("RECON_USER") or getpass.getuser(), help="who")
 
     setup = commands.add_parser("warehouse", help="set up the warehouse (run as its admin)")
     setup_actions = setup.add_subparsers(dest="warehouse_command", required=True)
@@ -86,6 +108,73 @@ def run_breaks(args: argparse.Namespace) -> int:
         print(f"recon breaks {args.breaks_command}: {exc}", file=sys.stderr)
         return BAD_INPUT
     return 0
+
+
+def run_corrections(args: argparse.Namespace) -> int:
+    from recon.corrections.apply import apply_corrections, revert_corrections
+    from recon.corrections.plan import CorrectionError, plan_corrections
+    from recon.spec import SpecError, load_spec
+
+    command = f"recon corrections {args.corrections_command}"
+    path = args.specs_dir / f"{args.spec}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in args.specs_dir.glob("*.yml"))
+        print(
+            f"{command}: no spec {args.spec!r} in {args.specs_dir} (specs: {', '.join(known)})",
+            file=sys.stderr,
+        )
+        return BAD_INPUT
+    try:
+        spec = load_spec(path)
+        with _connect(spec.warehouse_connection) as conn:
+            if args.corrections_command == "plan":
+                plan = plan_corrections(conn, spec, args.by, break_ids=args.break_ids)
+                for change in plan.changes:
+                    auto = " (auto)" if change.auto_apply else ""
+                    what = f"{_shown(change.before)} -> {_shown(change.after)}{auto}"
+                    print(f"{change.correction_id} {change.kind} {change.record_key}: {what}")
+                for break_id, why in plan.skipped:
+                    print(f"skipped {break_id}: {why}")
+                print(f"{len(plan.changes)} change(s) planned; nothing in the target was changed")
+                return 0
+            if args.corrections_command == "list":
+                print(_corrections_table(conn, spec.name, args.status))
+                return 0
+            if args.corrections_command == "apply":
+                outcomes = apply_corrections(
+                    conn, spec, args.by, correction_ids=args.correction_ids, auto_only=args.auto_only
+                )
+            else:
+                outcomes = revert_corrections(conn, spec, args.by, args.correction_ids)
+            for outcome in outcomes:
+                result = f"{outcome.status} ({outcome.detail})"
+                print(f"{outcome.correction_id} {outcome.kind} {outcome.record_key}: {result}")
+            if not outcomes:
+                print(f"nothing to {args.corrections_command}: every change named or planned is done already")
+    except (CorrectionError, SpecError, ReviewError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    return 0
+
+
+def _corrections_table(conn: psycopg.Connection, spec: str, status: str | None) -> str:
+    found = conn.execute(
+        "select correction_id, kind, record_key, status, auto_apply, before, after, outcome"
+        " from reconciliation.corrections where spec = %s and (%s::text is null or status = %s)"
+        " order by planned_at, correction_id",
+        (spec, status, status),
+    ).fetchall()
+    if not found:
+        return "no corrections"
+    return "\n".join(
+        f"{cid} {kind:<6} {key:<20} {state:<8}{' auto' if auto else '     '}"
+        f" {_shown(before)} -> {_shown(after)}" + (f"  [{outcome}]" if outcome else "")
+        for cid, kind, key, state, auto, before, after, outcome in found
+    )
+
+
+def _shown(values: Any) -> str:
+    return json.dumps(values, default=str, ensure_ascii=False)
 
 
 def bootstrap(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recon.corrections.config import CorrectionTarget
 from recon.integrity.rules import RULE_TYPES, Rules
 from recon.reconcile import Reconcile
 from recon.sources.base import SourceConfig
@@ -99,6 +100,8 @@ class Spec(_Strict):
     # Integrity rules (Great Expectations), on top of the defaults (recon/integrity/rules.py).
     rules: Rules = Rules()
     alerts: Alerts = Alerts()
+    # The system that is not the source of truth, and how recon may correct it (docs/operations.md).
+    corrections: CorrectionTarget | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -134,6 +137,7 @@ class Spec(_Strict):
             if rule.source not in names:
                 problems.append(f"reconcile.stuck.{index}.source: no source {rule.source!r}")
         problems += _rule_sources(self.rules, names, every)
+        problems += _correction_problems(self)
         pair_names = [pair.pair_name for pair in self.pairs]
         if len(set(pair_names)) != len(pair_names):
             problems.append(f"reconcile: pair names must be unique, got {pair_names}")
@@ -287,3 +291,23 @@ def _field_lines(text: str) -> dict[tuple[str, ...], int]:
     if root is not None:
         walk(root, ())
     return lines
+
+
+def _correction_problems(spec: Spec) -> list[str]:
+    target = spec.corrections
+    if target is None:
+        return []
+    names = {source.name for source in spec.sources}
+    if target.source not in names:
+        return [f"corrections.source: no source {target.source!r}; the spec has {sorted(names)}"]
+    problems = []
+    if not any(target.source in (pair.left, pair.right) for pair in spec.reconcile.pairs):
+        problems.append(
+            f"corrections.source: {target.source!r} is in no reconcile pair, so nothing says its truth"
+        )
+    if target.connection == spec.source(target.source).connection:
+        problems.append(
+            "corrections.connection: must be a connection with write rights of its own, not the one"
+            f" {target.source!r} is read through ({target.connection!r})"
+        )
+    return problems

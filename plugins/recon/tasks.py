@@ -124,6 +124,42 @@ def notify(spec: Spec, run: dict[str, str], channel: str) -> int:
     return delivery.sent
 
 
+def auto_correct(spec: Spec, run: dict[str, str]) -> dict[str, int]:
+    """Plan the spec's corrections and apply those under ``corrections.auto_apply_up_to``.
+
+    Never fails the published run: a target that cannot be reached or refuses a change leaves the
+    corrections planned, the run carrying a warning, for a person to apply later.
+    """
+    import psycopg
+
+    from recon import runs, warehouse
+    from recon.corrections.apply import apply_corrections
+    from recon.corrections.plan import CorrectionError, plan_corrections
+
+    window = RunWindow.from_dict(run)
+    with warehouse.connect(spec.warehouse_connection) as conn:
+        try:
+            planned = plan_corrections(conn, spec, "recon (auto)")
+            outcomes = apply_corrections(conn, spec, "recon (auto)", auto_only=True)
+        except (CorrectionError, psycopg.Error) as exc:
+            conn.rollback()
+            runs.add_warning(conn, window.run_id, f"corrections not planned or applied: {exc}")
+            log.warning("recon %s: corrections not planned or applied: %s", spec.name, exc)
+            return {"planned": 0, "applied": 0}
+        applied = sum(outcome.status == "applied" for outcome in outcomes)
+        for outcome in outcomes:
+            if outcome.status != "applied":
+                runs.add_warning(
+                    conn,
+                    window.run_id,
+                    f"auto correction {outcome.correction_id} {outcome.status}: {outcome.detail}",
+                )
+    log.info(
+        "recon %s: %d correction(s) planned, %d applied by the run", spec.name, len(planned.changes), applied
+    )
+    return {"planned": len(planned.changes), "applied": applied}
+
+
 def retry_alerts(warehouse_connection: str) -> dict[str, int]:
     """recon_maintenance: send every alert whose next attempt has come, for all specs."""
     from recon import warehouse

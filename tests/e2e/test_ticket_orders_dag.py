@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -116,3 +117,26 @@ def test_platform_orders_against_the_tills_table_find_exactly_the_planted_breaks
         ("tickets_sold_match_orders", "events", 1),
         ("no_duplicates", "box_office", 1),
     ]
+
+    # Corrections of the till: every break planned, and the amount one minor unit off fixed by the run
+    # itself when that unit is at most the spec's auto_apply_up_to (0.01: a cent, not a yen).
+    corrections = {
+        (key, kind): (status, auto, applied_by)
+        for key, kind, status, auto, applied_by in warehouse.execute(
+            "select record_key, kind, status, auto_apply, applied_by from reconciliation.corrections"
+        ).fetchall()
+    }
+    (difference,) = warehouse.execute(
+        "select abs(amount_difference) from reconciliation.run_breaks where run_id = %s"
+        " and break_class = 'amount_mismatch'",
+        (RUN_ID,),
+    ).fetchone()
+    auto = difference <= Decimal("0.01")
+    assert corrections == {
+        (missing, "insert"): ("planned", False, None),
+        (changed, "update"): ("applied", True, "recon (auto)") if auto else ("planned", False, None),
+        (unbooked, "update"): ("planned", False, None),
+        (repeated, "delete"): ("planned", False, None),
+    }
+    audit = warehouse.execute("select actor, action from reconciliation.audit_log").fetchall()
+    assert audit == ([("recon (auto)", "correction.apply")] if auto else [])

@@ -24,6 +24,8 @@ from recon.window import RunWindow
 
 log = logging.getLogger(__name__)
 
+AFTER_PUBLISH = ("notify_slack", "notify_pagerduty", "auto_correct")
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -78,8 +80,8 @@ def notify_failure(spec: Spec, failure: Failure) -> None:
     alerts = failure_alerts(spec, failure)
     try:
         with warehouse.connect(spec.warehouse_connection) as conn:
-            # A notify task failing after publishing leaves the published run as it is.
-            if not failure.task_id.startswith("notify_"):
+            # A task after publishing (notify, auto_correct) failing leaves the published run as it is.
+            if failure.task_id not in AFTER_PUBLISH and not failure.task_id.startswith("notify_"):
                 runs.mark_failed(conn, window, f"{failure.task_id}: {failure.error}")
             attempt = conn.execute(
                 "select attempt from reconciliation.runs where run_id = %s", (window.run_id,)

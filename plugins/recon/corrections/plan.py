@@ -1,0 +1,255 @@
+"""``recon corrections plan``: the dry run. Turn a spec's open breaks into proposed changes to its
+corrected system, with the target row's values before and after, and change nothing there.
+
+Per break class, with the corrected system the ``target`` side and the other side of its pair the
+truth:
+- ``missing`` in the target: insert the truth's record (key, mapped fields, ``insert_values``);
+- ``amount_mismatch``, ``currency_mismatch``, ``status_mismatch``: update that column of the one
+  target row of the key to the truth's value (a status through ``status_values``);
+- ``duplicate`` in the target: delete every row of the key but the earliest (``order_by``).
+
+"Before" is what the target holds now, read through the correction connection in a read-only
+transaction, not what the run saw: a break the target no longer shows is skipped, with the reason.
+Planning again replaces the earlier plan's unapplied rows for the same change, never adds to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from recon.corrections.config import CorrectionTarget
+from recon.spec import Spec
+
+_FIELD_OF_CLASS = {"amount_mismatch": "amount", "currency_mismatch": "currency", "status_mismatch": "status"}
+
+
+class CorrectionError(ValueError):
+    """Bad input or an unusable target: nothing was planned or changed."""
+
+
+@dataclass(frozen=True)
+class Change:
+    correction_id: str
+    break_id: str
+    break_class: str
+    kind: str  # insert | update | delete
+    record_key: str
+    row_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    auto_apply: bool = False
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (break_id, why)
+
+
+def plan_corrections(
+    conn: psycopg.Connection,
+    spec: Spec,
+    actor: str,
+    *,
+    break_ids: list[str] | None = None,
+    target_conn: psycopg.Connection | None = None,
+) -> Plan:
+    """Plan the corrections of ``spec``'s open breaks (or of ``break_ids``) and store them."""
+    target = spec.corrections
+    if target is None:
+        raise CorrectionError(f"spec {spec.name!r} declares no corrections section")
+    if not actor.strip():
+        raise CorrectionError("who: a plan needs the person's name (--by)")
+    breaks = _open_breaks(conn, spec, target, break_ids)
+    keys = sorted({_key(spec, target, item) for item in breaks})
+    owned = target_conn is None
+    target_conn = target_conn or _connect(target.connection)
+    try:
+        current = _target_rows(target_conn, target, keys)
+    finally:
+        if owned:
+            target_conn.close()
+    plan = Plan()
+    for item in breaks:
+        _plan_break(spec, target, item, current.get(_key(spec, target, item), []), plan)
+    _store(conn, spec, target, plan.changes, actor.strip())
+    return plan
+
+
+def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dict], plan: Plan) -> None:
+    truth = _truth_side(spec, target, item)
+    key = _key(spec, target, item)
+    kind = item["break_class"]
+    if kind == "missing" and item["missing_in"] == target.source:
+        if rows:
+            plan.skipped.append((item["break_id"], f"{target.table} already has a row for {key!r}"))
+            return
+        after = {target.key: key, **target.insert_values}
+        for name, column in target.columns.items():
+            after[column] = _truth_value(target, item, truth, name)
+        if target.insert_row_id and target.row_id and target.row_id != target.key:
+            after[target.row_id] = target.insert_row_id.format(record_key=key)
+        plan.changes.append(_change(spec, item, "insert", key, after.get(target.row_column), None, after))
+    elif kind in _FIELD_OF_CLASS:
+        name = _FIELD_OF_CLASS[kind]
+        column = target.columns.get(name)  # type: ignore[call-overload]
+        if column is None:
+            plan.skipped.append((item["break_id"], f"corrections.columns maps no column for {name}"))
+            return
+        if len(rows) != 1:
+            plan.skipped.append((item["break_id"], f"{target.table} has {len(rows)} rows for {key!r}, not 1"))
+            return
+        before, after = rows[0].get(column), _truth_value(target, item, truth, name)
+        if _same(before, after):
+            plan.skipped.append((item["break_id"], f"{target.table}.{column} already holds {after!r}"))
+            return
+        limit = target.auto_apply_up_to
+        difference = item.get("amount_difference")
+        auto = kind == "amount_mismatch" and limit is not None and difference is not None
+        auto = auto and abs(difference) <= limit
+        row_id = _text(rows[0].get(target.row_column))
+        change = _change(spec, item, "update", key, row_id, {column: before}, {column: after}, auto)
+        plan.changes.append(change)
+    elif kind == "duplicate" and item["missing_in"] != target.source and len(rows) > 1:
+        ordered = sorted(
+            rows, key=lambda row: (row.get(target.order_column), _text(row.get(target.row_column)))
+        )
+        for row in ordered[1:]:  # the earliest stays
+            row_id = _text(row.get(target.row_column))
+            plan.changes.append(_change(spec, item, "delete", key, row_id, row, None))
+    else:
+        plan.skipped.append((item["break_id"], f"no correction for a {kind} break on this side"))
+
+
+def _open_breaks(
+    conn: psycopg.Connection, spec: Spec, target: CorrectionTarget, break_ids: list[str] | None
+) -> list[dict]:
+    pairs = [pair.pair_name for pair in spec.reconcile.pairs if target.source in (pair.left, pair.right)]
+    if conn.execute("select to_regclass('reconciliation.breaks')").fetchone()[0] is None:
+        raise CorrectionError("reconciliation.breaks does not exist yet: no run has published breaks")
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            select * from reconciliation.breaks
+            where spec = %(spec)s and pair = any(%(pairs)s) and break_class = any(%(classes)s)
+              and status = 'open' and (%(ids)s::text[] is null or break_id = any(%(ids)s))
+            order by break_id
+            """,
+            {"spec": spec.name, "pairs": pairs, "classes": list(target.classes), "ids": break_ids},
+        )
+        found = cur.fetchall()
+    if break_ids:
+        unknown = sorted(set(break_ids) - {item["break_id"] for item in found})
+        if unknown:
+            raise CorrectionError(
+                f"no open, correctable break of {spec.name!r}: {', '.join(unknown)}; nothing was planned"
+            )
+    return found
+
+
+def _target_rows(
+    conn: psycopg.Connection, target: CorrectionTarget, keys: list[str]
+) -> dict[str, list[dict]]:
+    if not keys:
+        return {}
+    query = sql.SQL("select * from {table} where {key}::text = any(%s)").format(
+        table=sql.Identifier(*target.table.split(".")), key=sql.Identifier(target.key)
+    )
+    rows: dict[str, list[dict]] = {}
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("set transaction read only")  # planning never writes to the target
+        try:
+            cur.execute(query, (keys,))
+        except psycopg.Error as exc:
+            raise CorrectionError(f"corrections.table {target.table!r}: {exc}".strip()) from exc
+        for row in cur.fetchall():
+            rows.setdefault(str(row[target.key]), []).append(row)
+    return rows
+
+
+def _store(
+    conn: psycopg.Connection, spec: Spec, target: CorrectionTarget, changes: list[Change], actor: str
+) -> None:
+    with conn.transaction():
+        for change in changes:
+            conn.execute(
+                """
+                insert into reconciliation.corrections (correction_id, spec, break_id, break_class,
+                    kind, target_connection, target_table, record_key, row_id, before, after, auto_apply,
+                    planned_by)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                on conflict (correction_id) do update set
+                    before = excluded.before, after = excluded.after, auto_apply = excluded.auto_apply,
+                    planned_at = now(), planned_by = excluded.planned_by, status = 'planned', outcome = null
+                where corrections.status in ('planned', 'stale', 'failed')
+                """,
+                (change.correction_id, spec.name, change.break_id, change.break_class, change.kind,
+                 target.connection, target.table, change.record_key, change.row_id, _json(change.before),
+                 _json(change.after), change.auto_apply, actor),
+            )  # fmt: skip
+
+
+def _change(
+    spec: Spec,
+    item: dict,
+    kind: str,
+    key: str,
+    row_id: str | None,
+    before: Any,
+    after: Any,
+    auto: bool = False,
+) -> Change:
+    identity = "|".join([spec.name, item["break_id"], kind, row_id or key])
+    correction_id = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return Change(
+        correction_id, item["break_id"], item["break_class"], kind, key, row_id, before, after, auto
+    )
+
+
+def _truth_side(spec: Spec, target: CorrectionTarget, item: dict) -> str:
+    return "right" if item["left_source"] == target.source else "left"
+
+
+def _key(spec: Spec, target: CorrectionTarget, item: dict) -> str:
+    truth = _truth_side(spec, target, item)
+    own = "left" if truth == "right" else "right"
+    return item[f"{truth}_record_keys"] or item[f"{own}_record_keys"]
+
+
+def _truth_value(target: CorrectionTarget, item: dict, truth: str, name: str) -> Any:
+    if name in ("amount", "currency", "status"):
+        value = item[f"{truth}_{name}"]
+        return target.status_values.get(value, value) if name == "status" else value
+    return item.get(name)  # occurred_at, customer_email, reference: the break keeps the truth's
+
+
+def _same(before: Any, after: Any) -> bool:
+    if isinstance(after, Decimal) and before is not None:
+        return Decimal(str(before)) == after
+    return before == after
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(json.loads(json.dumps(value, default=str)))
+
+
+def _connect(conn_id: str) -> psycopg.Connection:
+    from recon.warehouse import connect
+
+    try:
+        return connect(conn_id)
+    except Exception as exc:  # an unknown connection id or an unreachable server: nothing planned
+        raise CorrectionError(f"corrections.connection {conn_id!r}: cannot reach the target: {exc}") from exc
