@@ -301,7 +301,7 @@ def _correction_problems(spec: Spec) -> list[str]:
     if target.source not in names:
         return [f"corrections.source: no source {target.source!r}; the spec has {sorted(names)}"]
     problems = []
-    if not any(target.source in (pair.left, pair.right) for pair in spec.reconcile.pairs):
+    if not any(target.source in (pair.left, pair.right) for pair in spec.pairs):
         problems.append(
             f"corrections.source: {target.source!r} is in no reconcile pair, so nothing says its truth"
         )

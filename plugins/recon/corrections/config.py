@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
 Column = Annotated[str, Field(pattern=IDENTIFIER)]
-CorrectableClass = Literal["missing", "amount_mismatch", "currency_mismatch", "status_mismatch", "duplicate"]
+CorrectableClass = Literal[
+    "missing", "amount_mismatch", "currency_mismatch", "status_mismatch", "duplicate", "balance_mismatch"
+]
 # The canonical fields a correction may write, each to the column ``columns`` maps it to.
 Writable = Literal["amount", "currency", "status", "occurred_at", "customer_email", "reference"]
 

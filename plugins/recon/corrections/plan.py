@@ -6,6 +6,8 @@ truth:
 - ``missing`` in the target: insert the truth's record (key, mapped fields, ``insert_values``);
 - ``amount_mismatch``, ``currency_mismatch``, ``status_mismatch``: update that column of the one
   target row of the key to the truth's value (a status through ``status_values``);
+- ``balance_mismatch`` (a ``balances`` pair): set the entity's balance to the truth's, which must
+  not be negative;
 - ``duplicate`` in the target: delete every row of the key but the earliest (``order_by``).
 
 "Before" is what the target holds now, read through the correction connection in a read-only
@@ -29,7 +31,12 @@ from psycopg.types.json import Jsonb
 from recon.corrections.config import CorrectionTarget
 from recon.spec import Spec
 
-_FIELD_OF_CLASS = {"amount_mismatch": "amount", "currency_mismatch": "currency", "status_mismatch": "status"}
+_FIELD_OF_CLASS = {
+    "amount_mismatch": "amount",
+    "currency_mismatch": "currency",
+    "status_mismatch": "status",
+    "balance_mismatch": "amount",  # a balance pair: the target's balance set to the truth's sum
+}
 
 
 class CorrectionError(ValueError):
@@ -109,12 +116,19 @@ def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dic
             plan.skipped.append((item["break_id"], f"{target.table} has {len(rows)} rows for {key!r}, not 1"))
             return
         before, after = rows[0].get(column), _truth_value(target, item, truth, name)
+        if name == "amount" and after is not None and after < 0:
+            plan.skipped.append(
+                (item["break_id"], f"refused: the source of truth gives a negative amount ({after})")
+            )
+            return
         if _same(before, after):
             plan.skipped.append((item["break_id"], f"{target.table}.{column} already holds {after!r}"))
             return
         limit = target.auto_apply_up_to
         difference = item.get("amount_difference")
-        auto = kind == "amount_mismatch" and limit is not None and difference is not None
+        auto = (
+            kind in ("amount_mismatch", "balance_mismatch") and limit is not None and difference is not None
+        )
         auto = auto and abs(difference) <= limit
         row_id = _text(rows[0].get(target.row_column))
         change = _change(spec, item, "update", key, row_id, {column: before}, {column: after}, auto)
@@ -133,7 +147,7 @@ def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dic
 def _open_breaks(
     conn: psycopg.Connection, spec: Spec, target: CorrectionTarget, break_ids: list[str] | None
 ) -> list[dict]:
-    pairs = [pair.pair_name for pair in spec.reconcile.pairs if target.source in (pair.left, pair.right)]
+    pairs = [pair.pair_name for pair in spec.pairs if target.source in (pair.left, pair.right)]
     if conn.execute("select to_regclass('reconciliation.breaks')").fetchone()[0] is None:
         raise CorrectionError("reconciliation.breaks does not exist yet: no run has published breaks")
     with conn.cursor(row_factory=dict_row) as cur:
@@ -220,6 +234,8 @@ def _truth_side(spec: Spec, target: CorrectionTarget, item: dict) -> str:
 
 
 def _key(spec: Spec, target: CorrectionTarget, item: dict) -> str:
+    if item["break_class"] == "balance_mismatch":
+        return item["match_key"]  # the entity (a grouped side's record keys are its entries)
     truth = _truth_side(spec, target, item)
     own = "left" if truth == "right" else "right"
     return item[f"{truth}_record_keys"] or item[f"{own}_record_keys"]
