@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -50,29 +51,41 @@ SPEC = Spec.model_validate(
 )  # fmt: skip
 
 
+@contextmanager
+def target_database(
+    server_url: str, name: str, conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A database of a corrected system on the warehouse's server (never the warehouse's own),
+    reached through the Airflow connection ``conn_id``; dropped after."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'create database "{name}"')
+    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", airflow_connection(url))
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
 @pytest.fixture
 def app_db(warehouse_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The box office's database, apart from the warehouse, reached through its writer connection."""
     name = f"recon_app_{os.getpid()}"
-    with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(warehouse_server_url)._replace(path=f"/{name}"))
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            "create table ticket_sales (sale_id text primary key, order_ref text not null,"
-            " amount numeric not null, currency text not null, sold_at timestamptz not null,"
-            " status text not null, till text not null)"
-        )
-        for sale_id, order_ref, amount, status, sold_at in TILL:
+    with target_database(warehouse_server_url, name, "box_office_writer", monkeypatch) as url:
+        with psycopg.connect(url) as conn:
             conn.execute(
-                "insert into ticket_sales values (%s, %s, %s, 'EUR', %s, %s, 'till-1')",
-                (sale_id, order_ref, Decimal(amount), sold_at, status),
+                "create table ticket_sales (sale_id text primary key, order_ref text not null,"
+                " amount numeric not null, currency text not null, sold_at timestamptz not null,"
+                " status text not null, till text not null)"
             )
-    monkeypatch.setenv("AIRFLOW_CONN_BOX_OFFICE_WRITER", airflow_connection(url))
-    yield url
-    with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+            for sale_id, order_ref, amount, status, sold_at in TILL:
+                conn.execute(
+                    "insert into ticket_sales values (%s, %s, %s, 'EUR', %s, %s, 'till-1')",
+                    (sale_id, order_ref, Decimal(amount), sold_at, status),
+                )
+        yield url
 
 
 @pytest.fixture

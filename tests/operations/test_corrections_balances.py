@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -15,8 +14,8 @@ import pytest
 from recon.corrections.apply import apply_corrections
 from recon.corrections.plan import plan_corrections
 from recon.spec import Spec
-from recon.warehouse import airflow_connection
 from tests.dbt.harness import day_window, rows, run_matching
+from tests.operations.conftest import target_database
 
 pytestmark = pytest.mark.integration
 
@@ -47,20 +46,14 @@ SPEC = Spec.model_validate(
 @pytest.fixture
 def wallets_db(warehouse_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = f"recon_wallets_{os.getpid()}"
-    with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(warehouse_server_url)._replace(path=f"/{name}"))
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            "create table wallet_balances (user_id text primary key, balance numeric(38, 18) not null)"
-        )
-        for user, balance in BALANCES.items():
-            conn.execute("insert into wallet_balances values (%s, %s)", (user, Decimal(balance)))
-    monkeypatch.setenv("AIRFLOW_CONN_WALLETS_WRITER", airflow_connection(url))
-    yield url
-    with psycopg.connect(warehouse_server_url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    with target_database(warehouse_server_url, name, "wallets_writer", monkeypatch) as url:
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "create table wallet_balances (user_id text primary key, balance numeric(38, 18) not null)"
+            )
+            for user, balance in BALANCES.items():
+                conn.execute("insert into wallet_balances values (%s, %s)", (user, Decimal(balance)))
+        yield url
 
 
 @pytest.fixture
