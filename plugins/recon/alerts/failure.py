@@ -81,7 +81,7 @@ def notify_failure(spec: Spec, failure: Failure) -> None:
     try:
         with warehouse.connect(spec.warehouse_connection) as conn:
             # A task after publishing (notify, auto_correct) failing leaves the published run as it is.
-            if failure.task_id not in AFTER_PUBLISH and not failure.task_id.startswith("notify_"):
+            if failure.task_id not in AFTER_PUBLISH:
                 runs.mark_failed(conn, window, f"{failure.task_id}: {failure.error}")
             attempt = conn.execute(
                 "select attempt from reconciliation.runs where run_id = %s", (window.run_id,)

@@ -77,7 +77,7 @@ def plan_corrections(
     if not actor.strip():
         raise CorrectionError("who: a plan needs the person's name (--by)")
     breaks = _open_breaks(conn, spec, target, break_ids)
-    keys = sorted({_key(spec, target, item) for item in breaks})
+    keys = sorted({_key(target, item) for item in breaks})
     owned = target_conn is None
     target_conn = target_conn or _connect(target.connection)
     try:
@@ -87,14 +87,14 @@ def plan_corrections(
             target_conn.close()
     plan = Plan()
     for item in breaks:
-        _plan_break(spec, target, item, current.get(_key(spec, target, item), []), plan)
+        _plan_break(spec, target, item, current.get(_key(target, item), []), plan)
     _store(conn, spec, target, plan.changes, actor.strip())
     return plan
 
 
 def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dict], plan: Plan) -> None:
-    truth = _truth_side(spec, target, item)
-    key = _key(spec, target, item)
+    truth = _truth_side(target, item)
+    key = _key(target, item)
     kind = item["break_class"]
     if kind == "missing" and item["missing_in"] == target.source:
         if rows:
@@ -229,14 +229,14 @@ def _change(
     )
 
 
-def _truth_side(spec: Spec, target: CorrectionTarget, item: dict) -> str:
+def _truth_side(target: CorrectionTarget, item: dict) -> str:
     return "right" if item["left_source"] == target.source else "left"
 
 
-def _key(spec: Spec, target: CorrectionTarget, item: dict) -> str:
+def _key(target: CorrectionTarget, item: dict) -> str:
     if item["break_class"] == "balance_mismatch":
         return item["match_key"]  # the entity (a grouped side's record keys are its entries)
-    truth = _truth_side(spec, target, item)
+    truth = _truth_side(target, item)
     own = "left" if truth == "right" else "right"
     return item[f"{truth}_record_keys"] or item[f"{own}_record_keys"]
 

@@ -191,49 +191,6 @@ def write_offline_index(docs_dir: Path, stored: list[tuple[Any, bool]]) -> Path:
     return index
 
 
-def _validate(asset: Any, batch: Batch, spec: Spec, window: RunWindow) -> tuple[Any, Any]:
-    """One batch's suite: counts for every rule, then samples where a rule found offending rows."""
-    import great_expectations as gx
-
-    suite = gx.ExpectationSuite(
-        name=batch.suite,
-        expectations=[expectation(check) for check in batch.checks],
-        meta={"spec": spec.name, "checkpoint": batch.checkpoint, "run_id": window.run_id},
-    )
-    data = asset.add_batch_definition_whole_table("run").get_batch()
-    outcome = data.validate(suite, result_format={"result_format": "BASIC", "partial_unexpected_count": 0})
-    # GX returns one result per expectation, in the suite's order.
-    offending = [
-        position
-        for position, validation in enumerate(outcome.results)
-        if not validation.success or (validation.result or {}).get("unexpected_count")
-    ]
-    if offending:
-        sampled = data.validate(
-            gx.ExpectationSuite(
-                name=f"{batch.suite}.samples",
-                expectations=[expectation(batch.checks[position]) for position in offending],
-            ),
-            result_format={
-                "result_format": "SUMMARY",
-                "unexpected_index_column_names": [batch.index_name],
-                "partial_unexpected_count": SAMPLE_SIZE,
-            },
-        )
-        for position, validation in zip(offending, sampled.results, strict=True):
-            outcome.results[position] = validation
-    return suite, outcome
-
-
-def _relation_kind(batch: Batch) -> str:
-    return "table" if batch.materialize else "view"
-
-
-def _view_name(window: RunWindow, batch: Batch) -> str:
-    # Unique per run and batch, so concurrent runs never share one; dropped when the check is done.
-    return "integrity_" + hashlib.sha256(f"{window.run_id}|{batch.suite}".encode()).hexdigest()[:24]
-
-
 def store_results(
     conn: psycopg.Connection, window: RunWindow, checkpoint: str, results: list[CheckResult]
 ) -> None:
