@@ -59,6 +59,8 @@ def dbt_vars(spec: Spec) -> dict[str, str]:
         "run_id": pull.format("run_id"),
         "window_start": pull.format("window_start"),
         "window_end": pull.format("window_end"),
+        # Spec.window_overlap: the matching leaves out what an earlier run reconciled in the margin.
+        "window_overlap_seconds": str(int(spec.window_overlap.total_seconds())),
     }
 
 

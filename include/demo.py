@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         env.update(connection_environment({**connections, **alert_connections(receiver)}, warehouse_url))
         log_path = DEMO_DIR / f"airflow-dags-test-{args.spec}.log"
         log = []
-        for logical_date in scenario.logical_dates():
+        for index, logical_date in enumerate(scenario.logical_dates()):
             print(f"running: airflow dags test {dag_id} {logical_date.isoformat()} ...", flush=True)
             completed = subprocess.run(
                 [
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             log.append(mask_text(completed.stdout + completed.stderr))
             failed = failed or completed.returncode
+            if hasattr(scenario, "after_run"):  # what reaches a source between two runs
+                scenario.after_run(index)
         log_path.write_text("\n".join(log), encoding="utf-8")
         received = receiver.received()
     return _report(warehouse_url, args.spec, scenario, failed, log_path, received)

@@ -157,12 +157,14 @@ def _make_handler(sandbox: MobileMoneySandbox) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def add_checkout_sessions(app_db_url: str, sessions: Iterable[CheckoutSession]) -> int:
-    """Create and fill ``checkout_sessions`` in the app database at ``app_db_url``; return the row count."""
+def add_checkout_sessions(app_db_url: str, sessions: Iterable[CheckoutSession], create: bool = True) -> int:
+    """Create (unless ``create`` is false) and fill ``checkout_sessions`` in the app database at
+    ``app_db_url``; return the row count."""
     columns = ("session_id", "provider_payment_id", "amount", "currency", "status", "completed_at")
     count = 0
     with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
-        cur.execute(_SESSIONS)
+        if create:
+            cur.execute(_SESSIONS)
         with cur.copy(f"copy checkout_sessions ({', '.join(columns)}) from stdin") as copy:
             for session in sessions:
                 copy.write_row([getattr(session, column) for column in columns])

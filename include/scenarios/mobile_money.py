@@ -17,7 +17,12 @@ payment            provider                      session               outcome: 
 ``never``          created 10:03:30, completed   none                  missing / missing again
 ``young``          created 10:24, processing     none                  - / pending (not stuck yet)
 ``pending_w2``     created 10:27, completed      none (yet)            - / pending
+``late_row``       created 10:12, completed      completed at 10:13,   pending / matched (W2 reads
+                                                 written after run W1  from 10:05: window_overlap)
 =================  ============================  ====================  ============================
+
+``late_row``'s session is written to the app database only after the first run (``after_run``): it
+belongs to W1 but reaches the database late, the case the spec's 10-minute ``window_overlap`` is for.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ class Scenario:
         self.never = self._pay(at + 3.5 * minutes, "completed")
         self.young = self._pay(self.w2 + 9 * minutes, "processing")
         self.pending_w2 = self._pay(self.w2 + 12 * minutes, "completed")
+        self.late_sessions: list[CheckoutSession] = []
+        self.late_row = self._pay(at + 12 * minutes, "completed", session_after=minutes, late=True)
+        self._app_db: str | None = None
 
     def _pay(
         self,
@@ -73,6 +81,7 @@ class Scenario:
         status: str,
         updated_at: dt.datetime | None = None,
         session_after: dt.timedelta | None = None,
+        late: bool = False,
     ) -> Payment:
         number = len(self.payments)
         payment = Payment(
@@ -86,7 +95,7 @@ class Scenario:
         )
         self.payments.append(payment)
         if session_after is not None:
-            self.sessions.append(
+            (self.late_sessions if late else self.sessions).append(
                 CheckoutSession(
                     session_id=f"cs_{number:06d}",
                     provider_payment_id=payment.id,
@@ -109,10 +118,16 @@ class Scenario:
             api = stack.enter_context(MobileMoneySandbox(self.payments, token=token))
             app_db = stack.enter_context(app_database(workdir, self.spec, self.seed, self.day))
             add_checkout_sessions(app_db, self.sessions)
+            self._app_db = app_db
             yield {
                 "mobile_money_api": http_connection(api.base_url, token),
                 "checkout_db": postgres_connection(app_db),
             }
+
+    def after_run(self, index: int) -> None:
+        """Between runs (the demo and the tests call it): the late session reaches the app database."""
+        if index == 0 and self._app_db is not None:
+            add_checkout_sessions(self._app_db, self.late_sessions, create=False)
 
     def expected_breaks_by_run(self) -> list[collections.Counter[tuple[str, str | None]]]:
         """What each run finds, in the order of ``logical_dates``."""

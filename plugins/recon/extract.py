@@ -17,19 +17,23 @@ log = logging.getLogger(__name__)
 
 
 def extract_source(spec: Spec, source_name: str, window: RunWindow) -> LoadResult:
-    """Read ``source_name`` for ``window`` and replace what staging holds of it, all or nothing."""
+    """Read ``source_name`` for ``window`` and replace what staging holds of it, all or nothing.
+
+    The source is read from ``spec.window_overlap`` before the window's start; the rows are the run's.
+    """
     source = spec.source(source_name)
+    reading = window.widened(spec.window_overlap)
     with warehouse.connect(spec.warehouse_connection) as conn:
         if isinstance(source, RecordSource):
             result = replace_window(
-                conn, window, source.name, source.read(window), max_rejected_share=source.max_rejected_share
+                conn, window, source.name, source.read(reading), max_rejected_share=source.max_rejected_share
             )
         elif isinstance(source, FileSource):
             # Files are copied whole to local disk first: a transfer dropped mid-file then fails
             # before a single row is loaded, and the loader can read the file at disk speed.
             with (
                 tempfile.TemporaryDirectory(prefix=f"recon-{source.name}-") as workdir,
-                source.files(window, Path(workdir)) as files,
+                source.files(reading, Path(workdir)) as files,
             ):
                 # Through the file registry: a file loads once, a changed one as a new version.
                 result = load_files(conn, window, source, files)

@@ -24,6 +24,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def dbt_run_vars(window: RunWindow, overlap: timedelta) -> dict[str, str | int]:
+    """The dbt vars of one run: its key, and how far before its window its sources were read."""
+    return {**window.as_dict(), "window_overlap_seconds": int(overlap.total_seconds())}
+
+
 def settings_rows(spec: Spec) -> list[dict]:
     rows = []
     for row in pair_settings(spec.reconcile):

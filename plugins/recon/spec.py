@@ -7,6 +7,7 @@ with a message that names the file, the field and its line, before any DAG or ta
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recon.corrections.config import CorrectionTarget
 from recon.integrity.rules import RULE_TYPES, Rules
-from recon.reconcile import Reconcile
+from recon.reconcile import Reconcile, parse_duration
 from recon.sources.base import SourceConfig
 from recon.sources.registry import source_models
 
@@ -84,6 +85,10 @@ class Spec(_Strict):
     description: str
     owner: str
     schedule: str
+    # How far back before its window a run reads its sources, so a record that reaches a source after
+    # the previous run read it is still reconciled; what an earlier run already reconciled, unchanged,
+    # is not reconciled again (docs/matching.md, "Overlapping windows").
+    window_overlap: Annotated[timedelta, Field(ge=timedelta(0), le=timedelta(days=7))] = timedelta(0)
     tags: list[str] = []
     retries: Annotated[int, Field(ge=0)] = 2
     retry_delay_seconds: Annotated[int, Field(ge=0)] = 60
@@ -102,6 +107,18 @@ class Spec(_Strict):
     alerts: Alerts = Alerts()
     # The system that is not the source of truth, and how recon may correct it (docs/operations.md).
     corrections: CorrectionTarget | None = None
+
+    @field_validator("window_overlap", mode="before")
+    @classmethod
+    def _overlap_duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("window_overlap")
+    @classmethod
+    def _whole_seconds(cls, value: timedelta) -> timedelta:
+        if value.microseconds:
+            raise ValueError(f"window_overlap: whole seconds only, got {value}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

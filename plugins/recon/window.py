@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,13 @@ class RunWindow:
     @property
     def run_id(self) -> str:
         return f"{self.spec}/{self.start.isoformat()}/{self.end.isoformat()}"
+
+    def widened(self, overlap: timedelta) -> RunWindow:
+        """The window a run reads its sources over: ``overlap`` earlier, same end (spec window_overlap).
+
+        Only for reading: the run's key, and every row it writes, stay this window's.
+        """
+        return self if not overlap else RunWindow(self.spec, self.start - overlap, self.end)
 
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end

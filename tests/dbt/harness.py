@@ -20,14 +20,16 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 from psycopg.rows import dict_row
 
-from recon.matching import write_pair_settings
+from recon.matching import dbt_run_vars, write_pair_settings
 from recon.spec import Spec
 from recon.window import RunWindow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_spec(name: str, reconcile: Mapping[str, Any], sources: Iterable[str] = ("left", "right")) -> Spec:
+def make_spec(
+    name: str, reconcile: Mapping[str, Any], sources: Iterable[str] = ("left", "right"), **settings: Any
+) -> Spec:
     """A spec with CSV sources of the given names (only their names matter to matching)."""
     return Spec.model_validate(
         {
@@ -42,6 +44,7 @@ def make_spec(name: str, reconcile: Mapping[str, Any], sources: Iterable[str] = 
                 for source in sources
             ],
             "reconcile": dict(reconcile),
+            **settings,
         }
     )  # fmt: skip
 
@@ -75,7 +78,9 @@ def load_records(conn: psycopg.Connection, window: RunWindow, records: Iterable[
             )  # fmt: skip
 
 
-def dbt(warehouse_url: str, window: RunWindow, *args: str) -> subprocess.CompletedProcess:
+def dbt(
+    warehouse_url: str, window: RunWindow, *args: str, overlap: timedelta = timedelta(0)
+) -> subprocess.CompletedProcess:
     parts = urlsplit(warehouse_url)
     host = parse_qs(parts.query).get("host", [parts.hostname])[0]
     env = {
@@ -86,8 +91,9 @@ def dbt(warehouse_url: str, window: RunWindow, *args: str) -> subprocess.Complet
         "RECON_WAREHOUSE_PASSWORD": parts.password or "",
         "RECON_WAREHOUSE_DBNAME": parts.path.lstrip("/"),
     }
+    dbt_vars = json.dumps(dbt_run_vars(window, overlap))
     command = [str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", "dbt_project",
-               "--profiles-dir", "dbt_project", "--vars", json.dumps(window.as_dict())]  # fmt: skip
+               "--profiles-dir", "dbt_project", "--vars", dbt_vars]  # fmt: skip
     return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -102,7 +108,7 @@ def run_matching(
     """One run of ``spec`` over ``window``: settings and records written, then dbt; fails loudly."""
     write_pair_settings(conn, spec, window)
     load_records(conn, window, records)
-    completed = dbt(warehouse_url, window, *command)
+    completed = dbt(warehouse_url, window, *command, overlap=spec.window_overlap)
     assert completed.returncode == 0, completed.stdout[-6000:]
     if command[0] == "build":
         assert_results_invariants(spec, window, warehouse_url)

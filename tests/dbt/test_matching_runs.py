@@ -6,7 +6,6 @@ then reads the result tables as an alert or a reviewer would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +19,6 @@ from tests.dbt.harness import day_window, make_spec, rows, run_matching
 pytestmark = pytest.mark.integration
 
 DAY_1, DAY_2 = "2026-11-19", "2026-11-20"
-
-
-@pytest.fixture
-def conn(warehouse: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """The fresh warehouse in autocommit, so every write is visible to dbt at once."""
-    warehouse.commit()
-    warehouse.autocommit = True
-    yield warehouse
 
 
 @pytest.fixture

@@ -52,6 +52,11 @@ def run_scenario(warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
         with scenario.serve(tmp_path) as connections:
             for conn_id, value in connections.items():
                 monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-            return [dag.test(logical_date=date) for date in scenario.logical_dates()]
+            runs = []
+            for index, date in enumerate(scenario.logical_dates()):
+                runs.append(dag.test(logical_date=date))
+                if hasattr(scenario, "after_run"):  # what reaches a source between two runs
+                    scenario.after_run(index)
+            return runs
 
     return run

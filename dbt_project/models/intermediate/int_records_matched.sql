@@ -39,12 +39,15 @@
       7. matched units are compared field by field.
     Records an earlier run left `pending` or `missing` are carried into this
     run (from this table), so a late arrival matches them and resolves their
-    break, and a pending record past its settlement window becomes `missing`. -#}
+    break, and a pending record past its settlement window becomes `missing`.
+    Records read again in the spec's window overlap that an earlier run already
+    reconciled, unchanged, are left out (int_records_reconciled_earlier). -#}
 
 {%- set run_id = sql_string_literal(var('run_id')) -%}
 {%- set rounds = var('recon_fallback_rounds', 30) | int -%}
 {%- set edge_order = 'rule_order, amount_gap, time_gap, left_record_keys, right_record_keys, left_unit, right_unit' -%}
 
+-- depends_on: {{ ref('int_records_reconciled_earlier') }}
 with
 
 settings as (
@@ -82,6 +85,8 @@ fresh_records as not materialized (
 
     from {{ ref('int_records_paired') }}
     where run_id = {{ run_id }}
+        -- Read again in the window overlap, unchanged: the earlier run's outcome stands.
+        and {{ recon_not_reconciled_earlier('int_records_paired') }}
 
 ),
 

@@ -1,12 +1,15 @@
 {#- One row per pair per currency per run: what each side holds, how its units
     came out, the discrepancy and the status and severity it gives. -#}
 
+-- depends_on: {{ ref('int_records_reconciled_earlier') }}
 with
 
+-- Records read again in the window overlap that an earlier run reconciled are its, not this run's.
 records as (
 
     select * from {{ ref('int_records_paired') }}
     where run_id = {{ sql_string_literal(var('run_id')) }}
+        and {{ recon_not_reconciled_earlier('int_records_paired') }}
 
 ),
 

@@ -14,6 +14,7 @@ contract with the sources), ``results`` after dbt and before publishing (invaria
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from babel.core import get_global
@@ -105,7 +106,7 @@ def build_batches(spec: Spec) -> list[Batch]:
                 batch.checks.append(Check(rule, source, rule.rule_name, "is_duplicate", *_in_set([False])))
                 continue
             batch = batches.setdefault(("staging", source), _records_batch(spec.name, source))
-            batch.checks.append(_record_check(rule, source, batch))
+            batch.checks.append(_record_check(rule, source, batch, spec.window_overlap))
     order = {"staging": 0, "results": 1}
     return sorted(batches.values(), key=lambda batch: order[batch.checkpoint])
 
@@ -133,7 +134,7 @@ _DIRECT: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-def _record_check(rule: Any, source: str, batch: Batch) -> Check:
+def _record_check(rule: Any, source: str, batch: Batch, overlap: timedelta) -> Check:
     name = rule.rule_name
     kind = rule.rule
     if kind in _DIRECT:
@@ -151,7 +152,10 @@ def _record_check(rule: Any, source: str, batch: Batch) -> Check:
         return Check(rule, source, name, f"({time} <= now())", *_in_set([True], rule))
     if kind == "in_window":
         time = value(rule.field, "time")
-        column = f"({time} >= r.window_start and {time} < r.window_end)"
+        # A run reads its sources from window_overlap before its start (Spec.window_overlap).
+        margin = int(overlap.total_seconds())
+        start = f"r.window_start - interval '{margin} seconds'" if margin else "r.window_start"
+        column = f"({time} >= {start} and {time} < r.window_end)"
         return Check(rule, source, name, column, *_in_set([True], rule))
     if kind == "exists_in":
         child = value(rule.field, "text")
@@ -228,6 +232,10 @@ def _pairs_batch(spec: str) -> Batch:
         "left join (select source, count(*) as n from staging.records"
         " where spec = {spec} and run_id = {run_id} group by source) as staged"
         " on staged.source = side.source\n"
+        # Records an earlier run already reconciled, unchanged (window_overlap), are in no unit.
+        "left join (select pair, side, count(*) as n"
+        " from recon_intermediate.int_records_reconciled_earlier where run_id = {run_id}"
+        " group by pair, side) as earlier on earlier.pair = s.pair and earlier.side = side.side\n"
         "left join (select pair, sum(left_record_count) filter (where not is_left_carried) as left_n,"
         " sum(right_record_count) filter (where not is_right_carried) as right_n"
         " from recon_intermediate.int_records_matched where run_id = {run_id} group by pair) as units"
@@ -241,7 +249,7 @@ def _pairs_batch(spec: str) -> Batch:
 
 
 def _invariant_check(rule: Any) -> Check:
-    staged = "coalesce(staged.n, 0)"
+    staged = "(coalesce(staged.n, 0) - coalesce(earlier.n, 0))"
     if rule.rule == "accounted_once":
         other = "case side.side when 'left' then units.left_n else units.right_n end"
     else:
