@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo psql recon test bench-load bench-match bench-extract lint clean
+.PHONY: install system-deps manifest demo psql recon ui test bench-load bench-match bench-extract lint clean
 
 install: $(VENV)/.installed
 
@@ -20,12 +20,17 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-# Debian's docker-compose validates docker-compose.yml in the tests (no Docker engine needed).
+# Debian's docker-compose validates docker-compose.yml in the tests (no Docker engine needed); Debian's
+# chromium is the browser the UI tests drive through Playwright (never `playwright install`).
 system-deps:
 	@command -v docker-compose >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq docker-compose >/dev/null || \
 	    { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }; \
 	  else echo "docker-compose is missing: sudo apt-get install docker-compose" >&2; exit 1; fi; }
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 # Cosmos renders the dbt graph from this manifest, so DAG parsing never shells out to dbt.
 manifest: install
@@ -41,6 +46,11 @@ psql: install
 # The recon CLI on the demo's warehouse: `make recon ARGS="breaks list --spec stripe_billing"`.
 recon: install
 	$(PY) -m include.warehouse_shell --recon $(ARGS)
+
+# The Airflow UI and REST API on the demo's warehouse and Airflow home, until Ctrl-C (include/ui.py):
+# `make ui`, or `make ui PORT=8081`. Prints the URL and the users' passwords (new on each start).
+ui: manifest
+	$(PY) -m include.ui $(if $(PORT),--port $(PORT))
 
 test: manifest system-deps
 	$(PY) -m pytest

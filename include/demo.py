@@ -20,6 +20,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg.rows import dict_row
@@ -170,6 +171,12 @@ def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path,
         print("\nno page: no pair and currency is over the critical percent (reconcile.severity)")
     matches = got == expected
     print(f"\nall injected discrepancies found, nothing else: {'yes' if matches else 'NO'}")
+    base = "http://localhost:8080/recon"
+    print(
+        f"\nthe recon dashboard: run `make ui` (Airflow's UI and API server on this warehouse; it prints the"
+        f" users and passwords),\nlog in, and open {base} (or Reconciliation in Airflow's menu);"
+        f" this run: {base}/runs/{quote(run['run_id'], safe='')}"
+    )
     return 0 if returncode == 0 and matches else 1
 
 

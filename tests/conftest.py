@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from include.airflow_server import ApiServer
 from include.local_stack import airflow_environment
 from recon.staging.schema import ensure_schema
 from recon.warehouse import configured_url, start_embedded
@@ -66,3 +67,24 @@ def _with_database(url: str, database: str) -> str:
 
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+# --- A real Airflow API server (include/airflow_server.py): UI, REST API and this project's plugins ---
+
+
+@pytest.fixture(scope="session")
+def airflow_api_server(warehouse_url: str) -> Iterator[ApiServer]:
+    """`airflow api-server` on a free loopback port for the whole session, on the tests' Airflow home
+    (TEST_AIRFLOW_HOME) and the session's warehouse (connection ``recon_warehouse``), with the shipped
+    specs' DAGs serialized and users ``admin`` and ``viewer`` (passwords in ``.users``). No scheduler
+    runs: triggered runs stay queued. Its output: ``.log_path``."""
+    from include.airflow_server import airflow_api_server as start_api_server
+    from include.local_stack import connection_environment
+
+    env = {
+        **airflow_environment(TEST_AIRFLOW_HOME),
+        **connection_environment({}, warehouse_url),
+        "RECON_SPECS_DIR": str(PROJECT_ROOT / "include" / "specs"),
+    }
+    with start_api_server(env) as server:
+        yield server

@@ -8,6 +8,8 @@ recon breaks list|show|ignore|resolve|reopen ...   # review breaks, audited (rec
 recon stats SPEC [--since 7d]        # runs, success rate, run time, breaks found, resolved and open by age
 recon warehouse bootstrap-roles      # analyst and pipeline roles and grants (as a superuser)
 recon corrections plan|apply|revert|list SPEC ...  # fix the system that is not the source of truth
+recon run SPEC --from DATE --to DATE  # one run per schedule window, through Airflow (recon/cli_run.py)
+recon run SPEC --key KEY [--key ...]  # reconcile a few records now, scheduled results untouched
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     from recon.cli_operations import add_commands, run_breaks
 
     add_commands(commands)
+    from recon.cli_run import add_run_command, run_command
+
+    add_run_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_command(args)
     if args.command == "breaks":
         return run_breaks(args)
     if args.command == "corrections":

@@ -197,17 +197,12 @@ def run_keys(args: Any) -> int:
     Exit 0 when every key was found (matched or a break: the lines say which), 2 when one is found
     nowhere or the input is wrong.
     """
+    from recon.ondemand import RangeError, find_spec
     from recon.reconcile import parse_duration
-    from recon.spec import SpecError, load_spec
 
-    named = str(args.spec)
-    path = Path(named) if named.endswith((".yml", ".yaml")) else args.specs_dir / f"{named}.yml"
     since = parse_duration(args.since)
     if not isinstance(since, timedelta) or since <= timedelta(0):
         print(f"recon run: --since {args.since!r} is not a duration like 90m, 24h or 7d", file=sys.stderr)
-        return BAD_INPUT
-    if not path.is_file():
-        print(f"recon run: no spec {args.spec!r} ({path} does not exist)", file=sys.stderr)
         return BAD_INPUT
     keys = [key.strip() for key in args.keys]
     if any(not key for key in keys):
@@ -222,9 +217,9 @@ def run_keys(args: Any) -> int:
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     try:
-        spec = load_spec(path)
+        spec, _ = find_spec(str(args.spec), args.specs_dir)
         window, outcomes = reconcile_keys(spec, list(dict.fromkeys(keys)), since, now)
-    except (SpecError, ProbeError) as exc:
+    except (RangeError, ProbeError) as exc:
         print(f"recon run: {exc}", file=sys.stderr)
         return BAD_INPUT
     span = f"[{window.start.isoformat()}, {window.end.isoformat()})"

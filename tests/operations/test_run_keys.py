@@ -3,7 +3,6 @@ mobile_money example (REST provider API and app database), out of the way of the
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import psycopg
 import pytest
 
 from include.scenarios.mobile_money import Scenario
-from recon.probe import run_keys
+from recon.cli import main
 from recon.warehouse import airflow_connection
 
 pytestmark = pytest.mark.integration
@@ -34,7 +33,9 @@ def scenario(warehouse: psycopg.Connection, warehouse_url: str, tmp_path: Path, 
 def probe(
     *keys: str, until: str = "2026-11-19T10:30:00+00:00", since: str = "1h", spec: str = "mobile_money"
 ):
-    return run_keys(argparse.Namespace(spec=spec, specs_dir=SPECS, keys=list(keys), since=since, until=until))
+    """``recon run SPEC --key ...`` through the CLI's entry point."""
+    keyed = [part for key in keys for part in ("--key", key)]
+    return main(["run", spec, "--specs-dir", str(SPECS), "--since", since, "--until", until, *keyed])
 
 
 def test_each_key_says_matched_or_which_break_and_scheduled_results_are_untouched(
