@@ -88,16 +88,20 @@ def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) 
     from recon import runs, warehouse
     from recon.alerts import outbox
     from recon.alerts.facts import read_run_facts
+    from recon.dashboard.indexes import create_indexes
 
     window = RunWindow.from_dict(run)
-    with warehouse.connect(spec.warehouse_connection) as conn, conn.transaction():
-        status = runs.publish_run(conn, window)
-        facts = read_run_facts(
-            conn, window, spec.alerts.max_breaks_listed, links(spec, window, airflow_run_id)
-        )
-        queued = outbox.queue(
-            conn, window.run_id, spec.name, facts.run["attempt"], outbox.result_alerts(conn, spec, facts)
-        )
+    with warehouse.connect(spec.warehouse_connection) as conn:
+        with conn.transaction():
+            status = runs.publish_run(conn, window)
+            facts = read_run_facts(
+                conn, window, spec.alerts.max_breaks_listed, links(spec, window, airflow_run_id)
+            )
+            queued = outbox.queue(
+                conn, window.run_id, spec.name, facts.run["attempt"], outbox.result_alerts(conn, spec, facts)
+            )
+        # The dashboard's read indexes: idempotent, built the first time the tables exist.
+        create_indexes(conn)
     log.info("run %s published as %s with %d alert(s) queued", window.run_id, status, queued)
     return {"status": status, "alerts": queued}
 

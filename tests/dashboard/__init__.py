@@ -1,0 +1,1 @@
+"""The dashboard's API tests: a package, so the stack fixture (package scope) is torn down when they end."""
