@@ -9,7 +9,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps manifest demo psql recon ui test bench-load bench-match bench-extract lint clean
+.PHONY: install system-deps manifest demo psql recon ui test bench-load bench-match bench-extract bench-dashboard lint clean
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,10 @@ bench-load: manifest
 # recon's matching (load + dbt) against datacompy and COPY + one full outer join (include/bench/README.md).
 bench-match: manifest
 	$(PY) -m include.bench.match --rows $(or $(ROWS),1000000 10000000)
+
+# The dashboard's server time on a year of daily runs and a million breaks (include/bench/README.md).
+bench-dashboard: manifest
+	$(PY) -m include.bench.dashboard $(if $(RUNS),--runs $(RUNS)) $(if $(BREAKS),--breaks $(BREAKS)) $(if $(REPEAT),--repeat $(REPEAT))
 
 # API extractors (Stripe SDK, REST, GraphQL) against the sandbox, beside a bare httpx pager.
 bench-extract: install

@@ -85,6 +85,8 @@ def validate(spec: Spec, run: dict[str, str], checkpoint: str, default_docs_dir:
 
 def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) -> dict[str, Any]:
     """Mark the run published with its status and queue its alerts, in one transaction."""
+    import psycopg
+
     from recon import runs, warehouse
     from recon.alerts import outbox
     from recon.alerts.facts import read_run_facts
@@ -100,8 +102,13 @@ def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) 
             queued = outbox.queue(
                 conn, window.run_id, spec.name, facts.run["attempt"], outbox.result_alerts(conn, spec, facts)
             )
-        # The dashboard's read indexes: idempotent, built the first time the tables exist.
-        create_indexes(conn)
+        # The dashboard's read indexes, built the first time the tables exist. A failure leaves the
+        # dashboard slower, never the run unpublished.
+        try:
+            create_indexes(conn)
+        except psycopg.Error as exc:
+            conn.rollback()
+            runs.add_warning(conn, window.run_id, f"dashboard indexes not created: {exc}")
     log.info("run %s published as %s with %d alert(s) queued", window.run_id, status, queued)
     return {"status": status, "alerts": queued}
 

@@ -308,3 +308,13 @@ def test_api_money_is_exact_text(stack: Stack) -> None:
     items = stack.client("admin").get("/recon/api/breaks?class=amount_mismatch&status=all").json()["items"]
 
     assert sorted(item["discrepancy_amount"] for item in items) == ["0.01", "5.00"]
+
+
+def test_publish_builds_the_read_indexes(stack: Stack) -> None:
+    """recon.tasks.publish creates the dashboard's indexes; a second call finds nothing missing."""
+    from recon.dashboard.indexes import INDEXES, _name, create_indexes
+
+    found = {row["indexname"] for row in stack.sql("select indexname from pg_indexes")}
+    assert {_name(statement) for statement in INDEXES} <= found
+    with psycopg.connect(stack.warehouse_url) as conn:
+        assert create_indexes(conn) == 0

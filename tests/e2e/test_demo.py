@@ -63,7 +63,7 @@ def test_the_demo_finds_the_injected_discrepancies_twice_in_a_row() -> None:
     assert "all injected discrepancies found, nothing else: yes" in first.stdout
     # It ends with where to look next: the dashboard, started with `make ui`, and this run's page there.
     last = first.stdout.rstrip().splitlines()[-1]
-    assert "http://localhost:8080/recon/runs/stripe_billing%2F2026-11-19T00%3A00%3A00%2B00%3A00%2F" in last
+    assert "this run: http://localhost:8080/recon/runs/stripe_billing%2F20" in last
     assert "make ui" in first.stdout.rstrip().splitlines()[-2]
     # The day is over the 5 % critical line: a red Slack message and a page, drawn as on-call sees them.
     assert "\nSlack message, red bar (#FF0000):\n  ┃ STRIPE_BILLING 2026-11-18: 17 BREAKS," in report

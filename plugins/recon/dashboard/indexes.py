@@ -45,13 +45,29 @@ INDEXES: tuple[str, ...] = (
     "create index if not exists runs_spec_window_idx on reconciliation.runs (spec, window_start, run_id)",
     "create index if not exists runs_window_idx on reconciliation.runs (window_start, run_id)",
     "create index if not exists runs_running_idx on reconciliation.runs (spec) where status = 'running'",
+    # A break's corrections, on its page.
+    "create index if not exists corrections_break_idx on reconciliation.corrections (break_id)",
     # A run's alerts.
     "create index if not exists alert_outbox_run_idx on reconciliation.alert_outbox (run_id)",
 )
 
 
-def create_indexes(conn: psycopg.Connection) -> None:
-    """Create the indexes above (idempotent); the tables must exist (a run has been published)."""
+def create_indexes(conn: psycopg.Connection) -> int:
+    """Create those of the indexes above that are missing; how many. The tables must exist.
+
+    Only missing ones are run: Postgres checks table ownership even for an index that exists, and
+    the role running a publish need not own every table (recon warehouse bootstrap-roles).
+    """
     with conn.transaction():
-        for statement in INDEXES:
+        existing = {
+            row[0]
+            for row in conn.execute("select indexname from pg_indexes where schemaname = 'reconciliation'")
+        }
+        missing = [statement for statement in INDEXES if _name(statement) not in existing]
+        for statement in missing:
             conn.execute(statement)
+    return len(missing)
+
+
+def _name(statement: str) -> str:
+    return statement.split(" if not exists ", 1)[1].split()[0]
