@@ -36,6 +36,7 @@ import yaml
 
 from recon.warehouse import airflow_connection
 from tests.dbt.harness import rows
+from tests.tickets import TICKETS_SPEC
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PASSWORDS = {"admin": "admin-secret-pw", "viewer": "viewer-secret-pw"}
@@ -76,21 +77,9 @@ def _source(name: str) -> dict[str, Any]:
 
 SPECS = {
     "tickets": {
-        "name": "tickets", "description": "Ticket platform orders vs the box office till", "owner": "tests",
-        "schedule": "@daily", "sources": [_source("platform"), _source("box_office")],
-        "reconcile": {"pairs": [{
-            "left": "platform", "right": "box_office",
-            "compare": {"status": {"right": {"sold": "paid", "refunded": "refunded"}}},
-        }]},
+        **TICKETS_SPEC,
+        "description": "Ticket platform orders vs the box office till",
         "alerts": {"slack": {"connection": "slack_alerts"}},
-        "corrections": {
-            "source": "box_office", "connection": "box_office_writer", "table": "public.ticket_sales",
-            "key": "order_ref", "row_id": "sale_id", "order_by": "sold_at",
-            "columns": {"amount": "amount", "currency": "currency", "status": "status",
-                        "occurred_at": "sold_at"},
-            "status_values": {"paid": "sold"}, "insert_values": {"till": "recon"},
-            "insert_row_id": "recon-{record_key}",
-        },
     },
     "cards": {
         "name": "cards", "description": "Card payments vs the ledger", "owner": "tests", "schedule": "@daily",

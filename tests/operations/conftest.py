@@ -17,6 +17,7 @@ import pytest
 from recon.spec import Spec
 from recon.warehouse import airflow_connection
 from tests.dbt.harness import day_window, rows, run_matching
+from tests.tickets import TICKETS_SPEC
 
 TEN, TEN_ONE = datetime(2026, 11, 19, 10, tzinfo=UTC), datetime(2026, 11, 19, 10, 1, tzinfo=UTC)
 # The platform (the truth) and the box office's till (corrected): o2 is a cent off, o3 was refunded on
@@ -28,27 +29,8 @@ TILL = [("s1", "o1", "10.00", "sold", TEN), ("s2", "o2", "20.01", "sold", TEN),
         ("s4b", "o4", "40.00", "sold", TEN_ONE)]  # fmt: skip
 
 SPEC = Spec.model_validate(
-    {
-        "name": "tickets", "description": "test", "owner": "tests", "schedule": "@daily",
-        "sources": [
-            {"name": name, "type": "sftp_csv", "connection": f"{name}_read", "path": "/x.csv",
-             "fields": {"record_key": "id", "amount": "amount", "currency": "currency", "occurred_at": "at"}}
-            for name in ("platform", "box_office")
-        ],
-        "reconcile": {"pairs": [{
-            "left": "platform", "right": "box_office",
-            "compare": {"status": {"right": {"sold": "paid", "refunded": "refunded"}}},
-        }]},
-        "corrections": {
-            "source": "box_office", "connection": "box_office_writer", "table": "public.ticket_sales",
-            "key": "order_ref", "row_id": "sale_id", "order_by": "sold_at",
-            "columns": {"amount": "amount", "currency": "currency", "status": "status",
-                        "occurred_at": "sold_at"},
-            "status_values": {"paid": "sold"}, "insert_values": {"till": "recon"},
-            "insert_row_id": "recon-{record_key}", "auto_apply_up_to": "0.01",
-        },
-    }
-)  # fmt: skip
+    {**TICKETS_SPEC, "corrections": {**TICKETS_SPEC["corrections"], "auto_apply_up_to": "0.01"}}
+)
 
 
 @contextmanager
