@@ -1,7 +1,7 @@
 """Actionable sentences derived from a run's breaks: what was found, and what to check or do about it.
 
 A pure function of counted findings, so the wording is tested exactly and the runs table, Slack and
-the dashboard all say the same thing. What to check depends on the class and on the kind of each
+the page all say the same thing. What to check depends on the class and on the kind of each
 source (a Stripe API, another API, a file drop, an application database): a bank statement is never
 told to check webhook delivery, a ticketing platform never told to check partial captures. A spec
 can add its own sentence per class (``reconcile.pairs[].hints``); it is appended to the generic one.
@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import StringConstraints
+
+from recon.sources.base import FileSource
 
 if TYPE_CHECKING:
     from recon.spec import Spec
@@ -40,8 +42,6 @@ Hint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 def source_kind(source: Any) -> str:
     """``stripe_charges`` (any ``stripe_*`` type as it is), ``api``, ``file``, ``database`` or ``generic``."""
-    from recon.sources.base import FileSource
-
     kind = source.type if source.type.startswith("stripe_") else _KIND_OF_TYPE.get(source.type)
     return kind or ("file" if isinstance(source, FileSource) else GENERIC)
 
