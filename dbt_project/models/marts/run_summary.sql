@@ -1,5 +1,13 @@
 {#- One row per pair per currency per run: what each side holds, how its units
-    came out, the discrepancy and the status and severity it gives. -#}
+    came out, the discrepancy and the status and severity it gives.
+    The percentage that decides them is over a base volume that means
+    something in a quiet window: the run's own records, the records carried
+    into it, and, for a window shorter than a day, what the spec's published
+    runs of the 24 hours before reconciled. A currency mismatch is counted on
+    both of its currencies' rows (docs/matching.md). -#}
+
+{%- set window_start = "cast(" ~ sql_string_literal(var('window_start')) ~ " as timestamptz)" -%}
+{%- set window_end = "cast(" ~ sql_string_literal(var('window_end')) ~ " as timestamptz)" -%}
 
 -- depends_on: {{ ref('int_records_reconciled_earlier') }}
 with
@@ -45,11 +53,33 @@ side_totals as (
 
 ),
 
+-- Each unit on the row of its currency; a currency mismatch also on the row of
+-- its right currency, with the right amount as its discrepancy there.
+unit_lines as (
+
+    select
+        units.*,
+        false as is_second_line
+
+    from units
+
+    union all
+
+    select
+        units.*,
+        true as is_second_line
+
+    from units
+    where units.outcome = 'currency_mismatch'
+        and units.right_currency is distinct from units.currency
+
+),
+
 outcome_totals as (
 
     select
         pair,
-        currency,
+        case when is_second_line then right_currency else currency end as currency,
         count(*) filter (where outcome = 'matched') as matched_count,
         count(*) filter (where outcome = 'matched_within_tolerance') as matched_within_tolerance_count,
         count(*) filter (where outcome = 'amount_mismatch') as amount_mismatch_count,
@@ -67,13 +97,78 @@ outcome_totals as (
         count(*) filter (where outcome = 'stuck') as stuck_count,
         count(*) filter (where is_break and not is_carried_break) as break_count,
         count(*) filter (where is_carried_break) as carried_break_count,
-        coalesce(sum(discrepancy_amount) filter (where is_break and not is_carried_break), 0)
-            as discrepancy_amount,
+        count(*) filter (where is_second_line and is_break and not is_carried_break)
+            as cross_currency_break_count,
+        coalesce(sum(
+            case when is_second_line then abs(right_amount) else discrepancy_amount end
+        ) filter (where is_break and not is_carried_break), 0) as discrepancy_amount,
         coalesce(sum(abs(coalesce(left_amount, right_amount))) filter (where outcome = 'pending'), 0)
             as pending_amount
 
+    from unit_lines
+    group by 1, 2
+
+),
+
+-- The records carried into the run (left pending or missing by the run before), per side and currency.
+carried_totals as (
+
+    select
+        pair,
+        sides.currency,
+        sum(sides.left_gross_amount) as left_carried_gross_amount,
+        sum(sides.right_gross_amount) as right_carried_gross_amount
+
     from units
-    group by pair, currency
+    cross join lateral (
+        values
+            (units.left_currency, units.left_carried_gross_amount, 0),
+            (units.right_currency, 0, units.right_carried_gross_amount)
+    ) as sides (currency, left_gross_amount, right_gross_amount)
+    where sides.currency is not null
+        and (units.left_carried_gross_amount > 0 or units.right_carried_gross_amount > 0)
+    group by 1, 2
+
+),
+
+-- A window shorter than a day (a 15-minute spec at night) is judged against the
+-- volume of the day behind it too: what the spec's published runs of the 24
+-- hours before this window reconciled, per pair and currency.
+earlier_totals as (
+
+{% if is_incremental() %}
+    select
+        earlier.pair,
+        earlier.currency,
+        sum(earlier.gross_amount) as earlier_gross_amount
+
+    from {{ this }} as earlier
+    inner join {{ source('reconciliation_pipeline', 'runs') }} as runs
+        on earlier.run_id = runs.run_id
+    where earlier.spec = {{ sql_string_literal(var('spec')) }}
+        and runs.status in ('success', 'discrepancy_found')
+        and earlier.window_end <= {{ window_start }}
+        and earlier.window_start >= {{ window_start }} - interval '1 day'
+        and {{ window_end }} - {{ window_start }} < interval '1 day'
+    group by 1, 2
+{% else %}
+    select
+        cast(null as text) as pair,
+        cast(null as text) as currency,
+        cast(null as numeric) as earlier_gross_amount
+    where false
+{% endif %}
+
+),
+
+-- Every currency the pair has a row for.
+pair_currencies as (
+
+    select pair, currency from outcome_totals
+    union
+    select pair, currency from side_totals
+    union
+    select pair, currency from carried_totals
 
 ),
 
@@ -86,7 +181,7 @@ summary as (
         cast({{ sql_string_literal(var('window_end')) }} as timestamptz) as window_end,
         settings.pair,
         settings.pair_kind,
-        coalesce(outcome_totals.currency, side_totals.currency) as currency,
+        pair_currencies.currency,
         settings.left_source,
         settings.right_source,
         coalesce(side_totals.left_record_count, 0) as left_record_count,
@@ -112,21 +207,39 @@ summary as (
         coalesce(outcome_totals.stuck_count, 0) as stuck_count,
         coalesce(outcome_totals.break_count, 0) as break_count,
         coalesce(outcome_totals.carried_break_count, 0) as carried_break_count,
+        coalesce(outcome_totals.cross_currency_break_count, 0) as cross_currency_break_count,
         coalesce(outcome_totals.pending_amount, 0) as pending_amount,
         coalesce(outcome_totals.discrepancy_amount, 0) as discrepancy_amount,
         greatest(coalesce(side_totals.left_gross_amount, 0), coalesce(side_totals.right_gross_amount, 0))
             as gross_amount,
+        coalesce(carried_totals.left_carried_gross_amount, 0) as left_carried_gross_amount,
+        coalesce(carried_totals.right_carried_gross_amount, 0) as right_carried_gross_amount,
+        coalesce(earlier_totals.earlier_gross_amount, 0) as earlier_gross_amount,
+        greatest(
+            coalesce(side_totals.left_gross_amount, 0) + coalesce(carried_totals.left_carried_gross_amount, 0),
+            coalesce(side_totals.right_gross_amount, 0) + coalesce(carried_totals.right_carried_gross_amount, 0)
+        ) + coalesce(earlier_totals.earlier_gross_amount, 0) as base_amount,
         settings.tolerance_percent,
-        settings.critical_percent
+        settings.critical_percent,
+        settings.critical_min_amount
 
     -- A currency can have records but no unit of its own (a currency mismatch is one unit, in one
-    -- of its currencies): a full join keeps every record counted in its own currency's row.
-    from outcome_totals
-    full outer join side_totals
-        on outcome_totals.pair = side_totals.pair
-        and outcome_totals.currency = side_totals.currency
+    -- of its currencies): every record is counted in its own currency's row.
+    from pair_currencies
     inner join settings
-        on coalesce(outcome_totals.pair, side_totals.pair) = settings.pair
+        on pair_currencies.pair = settings.pair
+    left join outcome_totals
+        on pair_currencies.pair = outcome_totals.pair
+        and pair_currencies.currency = outcome_totals.currency
+    left join side_totals
+        on pair_currencies.pair = side_totals.pair
+        and pair_currencies.currency = side_totals.currency
+    left join carried_totals
+        on pair_currencies.pair = carried_totals.pair
+        and pair_currencies.currency = carried_totals.currency
+    left join earlier_totals
+        on pair_currencies.pair = earlier_totals.pair
+        and pair_currencies.currency = earlier_totals.currency
 
 ),
 
@@ -135,7 +248,7 @@ with_percent as (
     select
         *,
         case
-            when gross_amount > 0 then round(discrepancy_amount / gross_amount * 100, 4)
+            when base_amount > 0 then round(discrepancy_amount / base_amount * 100, 4)
             when discrepancy_amount > 0 then 100
             else 0
         end as discrepancy_percent
@@ -155,7 +268,8 @@ final as (
             else 'discrepancy_found'
         end as status,
         case
-            when discrepancy_percent > critical_percent then 'critical'
+            when discrepancy_percent > critical_percent and discrepancy_amount >= critical_min_amount
+                then 'critical'
             when break_count > 0 and discrepancy_percent > tolerance_percent then 'warning'
             when break_count > 0 then 'info'
             else 'ok'
