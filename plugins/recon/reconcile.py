@@ -261,8 +261,8 @@ def _row(name, kind, left, right, keys: Keys, stuck, reconcile: Reconcile, **set
     defaults: dict[str, Any] = {
         "amount_tolerance": Decimal(0), "amount_tolerance_percent": Decimal(0), "status_left": None,
         "status_right": None, "compare_attributes": [], "late_after": None,
-        "settlement_window": timedelta(0), "copy_within": timedelta(0), "near_fields": None, "near_within": None,
-        "near_amount_tolerance": None, "group_side": None, "rules": [],
+        "settlement_window": timedelta(0), "copy_within": timedelta(0), "near_fields": None,
+        "near_within": None, "near_amount_tolerance": None, "group_side": None, "rules": [],
     }  # fmt: skip
     row = {
         "pair": name,

@@ -53,25 +53,42 @@ side_totals as (
 
 ),
 
--- Each unit on the row of its currency; a currency mismatch also on the row of
--- its right currency, with the right amount as its discrepancy there.
+-- Each unit on the row of its currency (its left one, else its right one), and,
+-- when its right side is in another currency, on that currency's row too: a
+-- currency mismatch is counted there as well (with its right amount as the
+-- discrepancy), and the right side's carried volume is that currency's. One scan
+-- of the units: the second line is a lateral row, not a second read.
 unit_lines as (
 
     select
-        units.*,
-        false as is_second_line
+        units.pair,
+        lines.currency,
+        lines.is_second_line,
+        -- A unit's outcome counts on its own row; on a second line only a currency mismatch does.
+        case when not lines.is_second_line or units.outcome = 'currency_mismatch' then units.outcome end
+            as counted_outcome,
+        (not lines.is_second_line or units.outcome = 'currency_mismatch')
+            and units.is_break and not units.is_carried_break as is_new_break,
+        not lines.is_second_line and units.is_carried_break as is_carried_break,
+        units.missing_in = units.left_source as is_missing_in_left,
+        units.missing_in = units.right_source as is_missing_in_right,
+        case when lines.is_second_line then abs(units.right_amount) else units.discrepancy_amount end
+            as discrepancy_amount,
+        abs(coalesce(units.left_amount, units.right_amount)) as lone_amount,
+        case when lines.is_second_line then 0 else units.left_carried_gross_amount end
+            as left_carried_gross_amount,
+        case
+            when lines.is_second_line or units.right_currency is not distinct from units.currency
+                then units.right_carried_gross_amount
+            else 0
+        end as right_carried_gross_amount
 
     from units
-
-    union all
-
-    select
-        units.*,
-        true as is_second_line
-
-    from units
-    where units.outcome = 'currency_mismatch'
-        and units.right_currency is distinct from units.currency
+    cross join lateral (
+        values (units.currency, false), (units.right_currency, true)
+    ) as lines (currency, is_second_line)
+    where not lines.is_second_line
+        or units.right_currency <> units.currency
 
 ),
 
@@ -79,55 +96,33 @@ outcome_totals as (
 
     select
         pair,
-        case when is_second_line then right_currency else currency end as currency,
-        count(*) filter (where outcome = 'matched') as matched_count,
-        count(*) filter (where outcome = 'matched_within_tolerance') as matched_within_tolerance_count,
-        count(*) filter (where outcome = 'amount_mismatch') as amount_mismatch_count,
-        count(*) filter (where outcome = 'currency_mismatch') as currency_mismatch_count,
-        count(*) filter (where outcome = 'status_mismatch') as status_mismatch_count,
-        count(*) filter (where outcome = 'attribute_mismatch') as attribute_mismatch_count,
-        count(*) filter (where outcome = 'late') as late_count,
-        count(*) filter (where outcome = 'missing' and missing_in = left_source) as missing_in_left_count,
-        count(*) filter (where outcome = 'missing' and missing_in = right_source) as missing_in_right_count,
-        count(*) filter (where outcome = 'pending') as pending_count,
-        count(*) filter (where outcome = 'duplicate') as duplicate_count,
-        count(*) filter (where outcome = 'near_duplicate') as near_duplicate_count,
-        count(*) filter (where outcome = 'group_mismatch') as group_mismatch_count,
-        count(*) filter (where outcome = 'balance_mismatch') as balance_mismatch_count,
-        count(*) filter (where outcome = 'stuck') as stuck_count,
-        count(*) filter (where is_break and not is_carried_break) as break_count,
+        currency,
+        count(*) filter (where counted_outcome = 'matched') as matched_count,
+        count(*) filter (where counted_outcome = 'matched_within_tolerance') as matched_within_tolerance_count,
+        count(*) filter (where counted_outcome = 'amount_mismatch') as amount_mismatch_count,
+        count(*) filter (where counted_outcome = 'currency_mismatch') as currency_mismatch_count,
+        count(*) filter (where counted_outcome = 'status_mismatch') as status_mismatch_count,
+        count(*) filter (where counted_outcome = 'attribute_mismatch') as attribute_mismatch_count,
+        count(*) filter (where counted_outcome = 'late') as late_count,
+        count(*) filter (where counted_outcome = 'missing' and is_missing_in_left) as missing_in_left_count,
+        count(*) filter (where counted_outcome = 'missing' and is_missing_in_right) as missing_in_right_count,
+        count(*) filter (where counted_outcome = 'pending') as pending_count,
+        count(*) filter (where counted_outcome = 'duplicate') as duplicate_count,
+        count(*) filter (where counted_outcome = 'near_duplicate') as near_duplicate_count,
+        count(*) filter (where counted_outcome = 'group_mismatch') as group_mismatch_count,
+        count(*) filter (where counted_outcome = 'balance_mismatch') as balance_mismatch_count,
+        count(*) filter (where counted_outcome = 'stuck') as stuck_count,
+        count(*) filter (where is_new_break) as break_count,
         count(*) filter (where is_carried_break) as carried_break_count,
-        count(*) filter (where is_second_line and is_break and not is_carried_break)
-            as cross_currency_break_count,
-        coalesce(sum(
-            case when is_second_line then abs(right_amount) else discrepancy_amount end
-        ) filter (where is_break and not is_carried_break), 0) as discrepancy_amount,
-        coalesce(sum(abs(coalesce(left_amount, right_amount))) filter (where outcome = 'pending'), 0)
-            as pending_amount
+        count(*) filter (where is_new_break and is_second_line) as cross_currency_break_count,
+        coalesce(sum(discrepancy_amount) filter (where is_new_break), 0) as discrepancy_amount,
+        coalesce(sum(lone_amount) filter (where counted_outcome = 'pending'), 0) as pending_amount,
+        -- The records carried into the run (left pending or missing by the run before).
+        coalesce(sum(left_carried_gross_amount), 0) as left_carried_gross_amount,
+        coalesce(sum(right_carried_gross_amount), 0) as right_carried_gross_amount
 
     from unit_lines
-    group by 1, 2
-
-),
-
--- The records carried into the run (left pending or missing by the run before), per side and currency.
-carried_totals as (
-
-    select
-        pair,
-        sides.currency,
-        sum(sides.left_gross_amount) as left_carried_gross_amount,
-        sum(sides.right_gross_amount) as right_carried_gross_amount
-
-    from units
-    cross join lateral (
-        values
-            (units.left_currency, units.left_carried_gross_amount, 0),
-            (units.right_currency, 0, units.right_carried_gross_amount)
-    ) as sides (currency, left_gross_amount, right_gross_amount)
-    where sides.currency is not null
-        and (units.left_carried_gross_amount > 0 or units.right_carried_gross_amount > 0)
-    group by 1, 2
+    group by pair, currency
 
 ),
 
@@ -167,8 +162,6 @@ pair_currencies as (
     select pair, currency from outcome_totals
     union
     select pair, currency from side_totals
-    union
-    select pair, currency from carried_totals
 
 ),
 
@@ -212,12 +205,12 @@ summary as (
         coalesce(outcome_totals.discrepancy_amount, 0) as discrepancy_amount,
         greatest(coalesce(side_totals.left_gross_amount, 0), coalesce(side_totals.right_gross_amount, 0))
             as gross_amount,
-        coalesce(carried_totals.left_carried_gross_amount, 0) as left_carried_gross_amount,
-        coalesce(carried_totals.right_carried_gross_amount, 0) as right_carried_gross_amount,
+        coalesce(outcome_totals.left_carried_gross_amount, 0) as left_carried_gross_amount,
+        coalesce(outcome_totals.right_carried_gross_amount, 0) as right_carried_gross_amount,
         coalesce(earlier_totals.earlier_gross_amount, 0) as earlier_gross_amount,
         greatest(
-            coalesce(side_totals.left_gross_amount, 0) + coalesce(carried_totals.left_carried_gross_amount, 0),
-            coalesce(side_totals.right_gross_amount, 0) + coalesce(carried_totals.right_carried_gross_amount, 0)
+            coalesce(side_totals.left_gross_amount, 0) + coalesce(outcome_totals.left_carried_gross_amount, 0),
+            coalesce(side_totals.right_gross_amount, 0) + coalesce(outcome_totals.right_carried_gross_amount, 0)
         ) + coalesce(earlier_totals.earlier_gross_amount, 0) as base_amount,
         settings.tolerance_percent,
         settings.critical_percent,
@@ -234,9 +227,6 @@ summary as (
     left join side_totals
         on pair_currencies.pair = side_totals.pair
         and pair_currencies.currency = side_totals.currency
-    left join carried_totals
-        on pair_currencies.pair = carried_totals.pair
-        and pair_currencies.currency = carried_totals.currency
     left join earlier_totals
         on pair_currencies.pair = earlier_totals.pair
         and pair_currencies.currency = earlier_totals.currency
