@@ -32,13 +32,18 @@ def start_run(conn: psycopg.Connection, window: RunWindow, airflow_run_id: str |
 
 
 SEVERITY_ORDER = ("ok", "info", "warning", "critical")
+# A failed integrity rule's severity as a run severity: critical pages (as a critical pair does), high
+# and medium post to Slack like a discrepancy, low is listed in a message posted anyway (as GX's
+# Data Docs show them: critical, warning, info).
+RULE_SEVERITY = {"critical": "critical", "high": "warning", "medium": "warning", "low": "info"}
 
 
 def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
     """Fill in the run's status, severity, totals, counts and recommendations from the dbt marts, and
-    the integrity rules it failed (none critical, or it would not be published).
+    the integrity rules it failed (none set to stop the run, or it would not be published).
 
-    A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst one.
+    A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst of its
+    pairs and currencies and of its failed rules (``RULE_SEVERITY``).
     """
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
@@ -72,10 +77,12 @@ def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
         pending = sum(r["pending_count"] for r in summary)
         still_open = sum(r["carried_break_count"] for r in summary)
         totals = [{key: row[key] for key in TOTAL_COLUMNS} for row in summary]
-        # Non-critical integrity failures do not stop a run: the run carries them for its readers.
+        # Rules that failed without stopping the run (on_fail mark or quarantine): the run carries them
+        # for its readers, and each is as loud as its severity (RULE_SEVERITY).
         cur.execute(
             """
-            select rule_name, severity, checkpoint, source, unexpected_count, unexpected_percent
+            select rule_name, severity, on_fail, checkpoint, source, unexpected_count, unexpected_percent,
+                   sample_record_ids
             from reconciliation.integrity_results
             where run_id = %s and not is_success
             order by array_position(array['critical', 'high', 'medium', 'low'], severity), rule_name, source
@@ -83,6 +90,10 @@ def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
             (window.run_id,),
         )
         integrity = json.loads(json.dumps(cur.fetchall(), default=str))
+        severity = max(
+            [severity, *(RULE_SEVERITY[failure["severity"]] for failure in integrity)],
+            key=SEVERITY_ORDER.index,
+        )
         cur.execute(
             """
             update reconciliation.runs set
