@@ -11,7 +11,6 @@ one is both, one has a malformed email. The right source declares signed amounts
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +171,9 @@ def published(
 ) -> dict[str, Any]:
     """The rest of the run: dbt matching, the results checkpoint, publishing; the runs row."""
     target = tmp_path_factory.mktemp("dbt") / "target"
-    completed = dbt(warehouse_url, WINDOW, "build", "--exclude", "test_type:unit", "--target-path", str(target))
+    completed = dbt(
+        warehouse_url, WINDOW, "build", "--exclude", "test_type:unit", "--target-path", str(target)
+    )
     assert completed.returncode == 0, completed.stdout[-6000:]
     validate(SPEC, WINDOW, "results", tmp_path_factory.mktemp("docs"))
     tasks.publish(SPEC, WINDOW.as_dict(), "scheduled__2026-11-15T00:00:00+00:00")
