@@ -172,6 +172,12 @@ CSV = {
     [
         ({"type": "sftp_csv", **CSV}, False, True),
         ({"type": "sftp_csv", **CSV, "signed_amounts": True}, True, True),
+        # Debits load negative: signed by the mapping itself.
+        (
+            {"type": "sftp_csv", **CSV, "debit_credit": {"indicator": "dc", "debit": ["D"], "credit": ["C"]}},
+            True,
+            True,
+        ),
         ({"type": "stripe_charges"}, False, True),
         ({"type": "stripe_refunds"}, False, True),  # a refund's amount is what was refunded, positive
         ({"type": "stripe_payouts", "window_by": "arrival_date"}, True, True),
@@ -179,7 +185,17 @@ CSV = {
         ({"type": "stripe_balance_transactions", "select": "payouts"}, True, False),
         ({"type": "stripe_balance_transactions", "signed_amounts": False}, False, True),
     ],
-    ids=["csv", "csv_signed", "charges", "refunds", "payouts", "balance", "by_payout", "balance_unsigned"],
+    ids=[
+        "csv",
+        "csv_signed",
+        "csv_debit_credit",
+        "charges",
+        "refunds",
+        "payouts",
+        "balance",
+        "by_payout",
+        "balance_unsigned",
+    ],
 )
 def test_a_source_knows_its_sign_convention_and_whether_its_window_is_by_occurred_at(
     source: dict, signed: bool, windowed: bool

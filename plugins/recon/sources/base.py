@@ -57,7 +57,10 @@ class SourceConfig(StrictModel):
 
     @property
     def has_signed_amounts(self) -> bool:
-        return self.SIGNED_AMOUNTS if self.signed_amounts is None else self.signed_amounts
+        if self.signed_amounts is not None:
+            return self.signed_amounts
+        # A file whose debit/credit indicator turns debits negative (sftp_csv) is signed by its mapping.
+        return self.SIGNED_AMOUNTS or getattr(self, "debit_credit", None) is not None
 
     @property
     def windowed_by_occurred_at(self) -> bool:
