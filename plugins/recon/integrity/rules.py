@@ -35,7 +35,6 @@ SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 # What a failed rule does: stop the run, mark its outcome (rows matched anyway), or move the offending
 # rows to staging.quarantine before matching.
 OnFail = Literal["stop", "mark", "quarantine"]
-ON_FAIL: tuple[str, ...] = ("stop", "mark", "quarantine")
 Checkpoint = Literal["staging", "results"]
 # How the reason of every row a quarantine rule moves begins ("integrity rule x on s", "integrity rules
 # x, y on s"); the extractors' reasons name a field or a file, never this.
@@ -378,7 +377,7 @@ class Rules(_Strict):
 
 def checked_sources(rule: _Rule, reconciled: list[Any]) -> list[str]:
     """The sources ``rule`` checks: those it names, else every reconciled source its scope admits."""
-    if rule.sources is not None:
+    if rule.sources:
         return list(rule.sources)
     admits = DEFAULT_SCOPES.get(rule.rule_name, lambda source: True)
     return [source.name for source in reconciled if admits(source)]
