@@ -1,16 +1,20 @@
 {#-
-    on-run-start: a warehouse built before record keys became arrays holds
-    left_record_keys / right_record_keys as comma-joined text in
-    int_records_matched, run_breaks and breaks. Converted in place, once,
-    before any model writes (an insert would otherwise store the array's text
-    form, '{a,b}', in the old column without error). Break and unit ids are
-    md5s over the comma-joined keys, so old and new rows keep the same ids.
+    Pre-hook of every intermediate and mart model (dbt_project.yml): a
+    warehouse built before record keys became arrays holds left_record_keys /
+    right_record_keys as comma-joined text in int_records_matched, run_breaks
+    and breaks. Converted in place, once, before any model writes: an insert
+    would otherwise store the array's text form, '{a,b}', in the old column
+    without error. A pre-hook, not on-run-start: dbt builds the models even
+    after an on-run-start hook failed, a failed pre-hook stops its model and
+    everything downstream. Break and unit ids are md5s over the comma-joined
+    keys, so old and new rows keep the same ids.
 
-    Guarded: a catalog lookup finds nothing to do on every later run. Under an
-    advisory lock, so two runs starting together convert once. Views over the
-    tables (matches, an analyst's own) cannot stay while a column they read
-    changes type: they are dropped and made again from their own definition,
-    with their grants, deepest last, all in this one transaction.
+    Guarded: one catalog lookup finds nothing to do on every later run. Under
+    an advisory lock, so two runs starting together convert once. Views over
+    the tables (matches, an analyst's own) cannot stay while a column they
+    read changes type: they are dropped and made again from their own
+    definition, with their grants, deepest last, all in the model's
+    transaction. A view that no longer builds over arrays stops the run, named.
 -#}
 {% macro recon_record_keys_as_arrays() -%}
     {%- set prefix = var('recon_schema_prefix', '') -%}
@@ -25,28 +29,22 @@ declare
     old_column record;
     grant_statement text;
 begin
-    if not exists (
-        select from information_schema.columns
-        where table_schema = any(schemas)
-            and column_name in ('left_record_keys', 'right_record_keys')
-            and data_type = 'text'
-    ) then
-        return;
-    end if;
-    perform pg_advisory_xact_lock(hashtext('recon_record_keys_as_arrays'));
-
-    select array_agg(distinct columns.attrelid) into tables
-    from pg_attribute as columns
-    inner join pg_class as tbl on tbl.oid = columns.attrelid
-    inner join pg_namespace as ns on ns.oid = tbl.relnamespace
-    where ns.nspname = any(schemas)
-        and tbl.relkind in ('r', 'p')
-        and columns.attname in ('left_record_keys', 'right_record_keys')
-        and columns.atttypid = 'text'::regtype
-        and not columns.attisdropped;
-    if tables is null then
-        return;  -- another run converted them while this one waited for the lock
-    end if;
+    for attempt in 1..2 loop
+        select array_agg(distinct columns.attrelid) into tables
+        from pg_attribute as columns
+        inner join pg_class as tbl on tbl.oid = columns.attrelid
+        inner join pg_namespace as ns on ns.oid = tbl.relnamespace
+        where ns.nspname = any(schemas)
+            and tbl.relkind in ('r', 'p')
+            and columns.attname in ('left_record_keys', 'right_record_keys')
+            and columns.atttypid = 'text'::regtype
+            and not columns.attisdropped;
+        if tables is null then
+            return;  -- converted already (or, after the lock, by a run that held it)
+        end if;
+        exit when attempt = 2;
+        perform pg_advisory_xact_lock(hashtext('recon_record_keys_as_arrays'));
+    end loop;
 
     with recursive depending (view_oid, depth) as (
         select rewrite.ev_class, 1
