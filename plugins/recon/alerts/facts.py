@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from recon.masking import mask_email, mask_text
+from recon.record_keys import both_sides
 from recon.window import RunWindow
 
 # Each break class in words a reader of the channel knows; ``missing`` is told per side.
@@ -190,9 +191,7 @@ def describe_break(item: dict[str, Any]) -> str:
             what += f" ({money(abs(item['amount_difference']))} apart)"
     else:  # duplicates and any lone record
         what = f"{_ONE.get(kind, kind)}: {money(left if left is not None else right, currency)}"
-    keys = " / ".join(
-        dict.fromkeys(key for key in (item["left_record_keys"], item["right_record_keys"]) if key)
-    )
+    keys = both_sides(item["left_record_keys"], item["right_record_keys"])
     email = mask_email(item.get("customer_email"))
     return mask_text(f"{keys} {what} [{sides}]" + (f" · {email}" if email else ""))
 
