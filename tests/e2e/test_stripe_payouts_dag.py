@@ -39,8 +39,8 @@ def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_
         "select status from reconciliation.runs where run_id = %s", (RUN_ID,)
     ).fetchone() == ("discrepancy_found",)
     breaks = warehouse.execute(
-        "select pair, coalesce(left_record_keys, right_record_keys), break_class, missing_in"
-        " from reconciliation.run_breaks where run_id = %s",
+        "select pair, array_to_string(coalesce(left_record_keys, right_record_keys), ','), break_class,"
+        " missing_in from reconciliation.run_breaks where run_id = %s",
         (RUN_ID,),
     ).fetchall()
     assert sorted(breaks) == sorted(
@@ -91,7 +91,7 @@ def test_payouts_are_checked_against_their_settlement_and_the_bank_and_only_the_
         " where run_id = %s and outcome = 'pending'",
         (RUN_ID,),
     ).fetchall()
-    assert pending == [(plan.recent,)]
+    assert pending == [([plan.recent],)]
     # Every bank line this week was matched by the fallback rule, none by key.
     rules = warehouse.execute(
         "select match_rule, count(*) from reconciliation.matches"
