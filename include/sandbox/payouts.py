@@ -21,7 +21,7 @@ Seven things are planted, each on its own payout (``PayoutWeek.plan``):
 And the statements credit money no payout of this account made (``Plan.unknown``, ``Plan.shared``):
 one line quoting a payout id the account never made, and ``SHARED_LINES`` unrelated lines (different
 amounts and days) that all quote one other such id, as a bank does when several credits carry the
-same reference. Their amounts equal no payout's.
+same reference. Their amounts (10.00 to 99.99) equal no payout's.
 
 Every other payout is booked, with its id, in a statement of the same week. Amounts are integer minor
 units in Stripe and decimal-comma major units in the statement; everything derives from one seed, so
@@ -185,13 +185,14 @@ class PayoutWeek:
         return lines + self._strangers(rng, len(lines))
 
     def _strangers(self, rng: random.Random, numbered: int) -> list[BankLine]:
-        # Credits of no payout of this account, on Tuesday to Saturday, with amounts no payout has
-        # (nor each other), so no rule can pair them with a payout.
+        # Credits of no payout of this account, on Tuesday to Saturday, of 10.00 to 99.99 (small
+        # beside a day's payout), with amounts no payout has (nor each other), so no rule can pair
+        # them with a payout.
         taken = {(p["currency"], p["amount"]) for p in self.objects.payouts}
         lines = []
         for payout_id in (self.plan.unknown, *[self.plan.shared] * SHARED_LINES):
             currency = rng.choice(("usd", "eur"))
-            amount = rng.randrange(10_000, 200_000)
+            amount = rng.randrange(1_000, 10_000)
             while (currency, amount) in taken:
                 amount += 1
             taken.add((currency, amount))
