@@ -11,9 +11,11 @@ from typing import Any
 @dataclass(frozen=True)
 class CanonicalRecord:
     record_key: str
-    amount: Decimal  # exact, major units
-    currency: str  # ISO 4217, upper case
-    occurred_at: datetime  # timezone-aware
+    # Exact, major units. None only for a reference that maps no amount (a catalogue holds no money).
+    amount: Decimal | None
+    currency: str | None  # ISO 4217, upper case; None when the source maps no amount nor currency
+    # Timezone-aware; None only for a source read whole (a snapshot), which needs no time.
+    occurred_at: datetime | None
     origin: str  # the file or API page the record came from
     origin_line: int | None = None
     status: str | None = None

@@ -18,6 +18,7 @@ from recon.corrections.config import CorrectionTarget
 from recon.integrity.rules import RULE_TYPES, Rules
 from recon.reconcile import Reconcile, parse_duration
 from recon.sources.base import SourceConfig
+from recon.sources.mapping import RecordMapping
 from recon.sources.registry import source_models
 
 NAME = r"^[a-z][a-z0-9_]*$"
@@ -97,7 +98,8 @@ class Spec(_Strict):
     retention_days: Annotated[int, Field(ge=1)] = 400
     sources: Annotated[list[Source], Field(min_length=2)]
     # Loaded like any source but never matched: what integrity rules look things up in (an events
-    # table for orphaned sales, stored totals to recompute).
+    # table for orphaned sales, stored totals to recompute). A reference may map no amount nor
+    # currency, and one whose query has no window placeholders is read whole every run.
     references: list[Source] = []
     # Which sources are reconciled against which, and how (recon/reconcile.py, docs/matching.md).
     # Left out with exactly two sources: the first against the second, by record_key.
@@ -153,6 +155,7 @@ class Spec(_Strict):
         for index, rule in enumerate(self.reconcile.stuck):
             if rule.source not in names:
                 problems.append(f"reconcile.stuck.{index}.source: no source {rule.source!r}")
+        problems += _reconciled_source_problems(self.sources)
         problems += _rule_sources(self.rules, names, every)
         problems += _correction_problems(self)
         pair_names = [pair.pair_name for pair in self.pairs]
@@ -201,6 +204,24 @@ class Spec(_Strict):
                 return source
         names = sorted(source.name for source in self.loaded_sources)
         raise ValueError(f"spec {self.name!r} has no source {name!r}; it has {names}")
+
+
+def _reconciled_source_problems(sources: list[SourceConfig]) -> list[str]:
+    """What a reconciled source needs that a reference may do without: a window, money."""
+    problems = []
+    for index, source in enumerate(sources):
+        if getattr(source, "reads_whole", False) and not getattr(source, "snapshot", False):
+            problems.append(
+                f"sources.{index}.query: a reconciled source must filter on the run window with"
+                " %(window_start)s and %(window_end)s (>= start, < end); to read a table whole every"
+                " run, set snapshot: true (only references are read whole without saying so)"
+            )
+        if isinstance(source, RecordMapping) and not source.maps_money:
+            problems.append(
+                f"sources.{index}.fields.amount: required for a reconciled source (matching compares"
+                " amounts and currencies); only references may map no amount"
+            )
+    return problems
 
 
 def _rule_sources(rules: Rules, reconciled: set[str], every: set[str]) -> list[str]:
@@ -270,9 +291,13 @@ def _describe(error: dict, lines: dict[tuple[str, ...], int]) -> str:
         and not (part in RULE_TYPES and index == 3 and location[:2] == ("rules", "checks"))
     )
     message = error["msg"]
-    if not location and (found := _LOCATED.match(message)):
+    found = _LOCATED.match(message)
+    if found and not location:
         # A cross-field check names its own location: "reconcile.pairs.0.left: ..."
         location, message = tuple(found.group(1).split(".")), found.group(2)
+    elif found and len(location) == 2 and location[0] in ("sources", "references"):
+        # A source's own check names the key inside it: "fields.occurred_at: ..."
+        location, message = (*location, *found.group(1).split(".")), found.group(2)
     field = ".".join(location) or "(top level)"
     line = _nearest_line(location, lines)
     where = f" (line {line})" if line else ""

@@ -26,6 +26,9 @@ from include.sandbox.app_db import (
     wallets,
     window_payments,
 )
+from include.sandbox.ticket_sales_db import TicketSalesPlan, add_events
+from include.sandbox.ticket_sales_db import events as catalogue_events
+from include.sandbox.ticketing import EVENTS, TicketingScenario
 from recon.extract import extract_source
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources import SourceRejected, SourceUnavailable
@@ -490,3 +493,115 @@ def test_extracting_a_window_again_replaces_rather_than_adds(
         ("wallets", SCENARIO.wallets, sum(w.balance for w in wallets(SCENARIO))),
     ]
     assert quarantined == (SCENARIO.malformed_payments, "postgres://app_db/payments")
+
+
+# --- Tables read whole: a snapshot source, and a reference without window placeholders -------------
+
+PLATFORM = TicketingScenario(seed=5, start=START, end=END, count=40)
+TALLY_PLAN = TicketSalesPlan(miscounted=frozenset({EVENTS[0][0]}))
+# Every well-formed payment of the table, whatever its time: neighbours outside the window included.
+# The literal '%%' is one '%' to Postgres: the query is sent with (no) parameters all the same.
+SNAPSHOT_QUERY = (
+    "select id, amount, currency, status from payments where id not like 'pay\\_bad%%' order by id"
+)
+
+
+@pytest.fixture(scope="module")
+def events_table(app_db_url: str) -> list:
+    """The box office's event catalogue in the app database: no money, a tally per event."""
+    add_events(app_db_url, PLATFORM, TALLY_PLAN)
+    return catalogue_events(PLATFORM, TALLY_PLAN)
+
+
+def snapshot_source(**overrides: Any) -> PostgresSource:
+    settings: dict[str, Any] = {
+        "name": "payments_snapshot",
+        "type": "postgres",
+        "connection": CONN,
+        "snapshot": True,
+        "query": SNAPSHOT_QUERY,
+        "fields": {"record_key": "id", "amount": "amount", "currency": "currency", "status": "status"},
+    }
+    return PostgresSource.model_validate(settings | overrides)
+
+
+def test_a_snapshot_reads_the_whole_table_whatever_the_window(app_db: str) -> None:
+    later = RunWindow("app_payments", END + dt.timedelta(days=10), END + dt.timedelta(days=11))
+
+    records = loaded(snapshot_source())
+    again = loaded(snapshot_source(), later)
+
+    expected = {
+        (p.id, p.amount, p.currency, p.status) for p in payments(SCENARIO) if not p.id.startswith("pay_bad_")
+    }
+    assert {(r.record_key, r.amount, r.currency, r.status) for r in records} == expected
+    outside = {p.id for p in payments(SCENARIO) if not START <= p.created_at < END}
+    assert outside and outside <= {r.record_key for r in records}
+    assert {r.occurred_at for r in records} == {None}
+    assert [r.record_key for r in again] == [r.record_key for r in records]
+
+
+@pytest.fixture
+def catalogue_spec(
+    app_db: str,
+    events_table: list,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Spec:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN.upper()}", airflow_connection(warehouse_url))
+    return Spec.model_validate(
+        {
+            "name": "app_payments",
+            "description": "A snapshot of the payments table vs the wallets, with the event catalogue.",
+            "owner": "data-team",
+            "schedule": "@daily",
+            "warehouse_connection": WAREHOUSE_CONN,
+            "sources": [
+                snapshot_source().model_dump(exclude_defaults=True) | {"type": "postgres"},
+                wallets_source().model_dump(exclude_defaults=True),
+            ],
+            "references": [
+                {
+                    "name": "events",
+                    "type": "postgres",
+                    "connection": CONN,
+                    "query": "select event_id, name, tickets_sold from events order by event_id",
+                    "fields": {"record_key": "event_id"},
+                    "attributes": {"name": "name", "tickets_sold": "tickets_sold"},
+                }
+            ],
+        }
+    )
+
+
+def test_a_reference_without_placeholders_and_a_snapshot_load_whole_into_staging(
+    catalogue_spec: Spec, events_table: list, warehouse: psycopg.Connection
+) -> None:
+    windows = [WINDOW, RunWindow("app_payments", END, END + dt.timedelta(days=1))]
+    results = [extract_source(catalogue_spec, "events", window) for window in windows]
+    snapshot = extract_source(catalogue_spec, "payments_snapshot", WINDOW)
+
+    rows = warehouse.execute(
+        "select run_id, record_key, amount, currency, occurred_at, attributes from staging.records"
+        " where source = 'events' order by run_id, record_key"
+    ).fetchall()
+    snapshot_rows = warehouse.execute(
+        "select count(*), count(occurred_at), sum(amount) from staging.records"
+        " where source = 'payments_snapshot' and run_id = %s",
+        (WINDOW.run_id,),
+    ).fetchone()
+    warehouse.rollback()
+    catalogue = {(e.event_id, None, None, None, (e.name, e.tickets_sold)) for e in events_table}
+    for window in windows:
+        got = {
+            (key, amount, currency, at, (attributes["name"], attributes["tickets_sold"]))
+            for run_id, key, amount, currency, at, attributes in rows
+            if run_id == window.run_id
+        }
+        assert got == catalogue
+    assert [(r.loaded, r.quarantined) for r in results] == [(len(events_table), 0)] * 2
+    assert any(e.tickets_sold > 0 for e in events_table)
+    whole = [p for p in payments(SCENARIO) if not p.id.startswith("pay_bad_")]
+    assert (snapshot.loaded, snapshot.quarantined) == (len(whole), 0)
+    assert snapshot_rows == (len(whole), 0, sum(p.amount for p in whole))

@@ -164,3 +164,32 @@ def test_an_unknown_time_zone_is_refused_at_load() -> None:
         mapping(timezone="Mars/Olympus")
 
     assert "unknown time zone 'Mars/Olympus'" in str(raised.value)
+
+
+def test_a_mapping_without_amount_or_currency_stores_neither() -> None:
+    catalogue = {"record_key": "id", "occurred_at": "created_at", "group_key": "event.id"}
+
+    record = mapped(SALE, fields=catalogue)
+
+    assert (record.record_key, record.amount, record.currency, record.group_key) == (
+        "sale_1",
+        None,
+        None,
+        "42",
+    )
+    assert record.occurred_at == datetime(2026, 11, 19, 10, tzinfo=UTC)
+
+
+def test_a_fixed_currency_without_an_amount_is_kept() -> None:
+    record = mapped(SALE, fields={"record_key": "id", "occurred_at": "created_at"}, currency="chf")
+
+    assert (record.amount, record.currency) == (None, "CHF")
+
+
+def test_a_mapping_read_by_window_must_map_occurred_at() -> None:
+    with pytest.raises(ValidationError) as raised:
+        mapping(fields={"record_key": "id", "amount": "total.value", "currency": "total.currency"})
+
+    message = str(raised.value)
+    assert "fields.occurred_at: required for a source read by run window" in message
+    assert "snapshot: true" in message

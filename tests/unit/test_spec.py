@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from recon.sources.postgres import PostgresSource
 from recon.sources.sftp_csv import SftpCsvSource
 from recon.sources.stripe_charges import StripeChargesSource
 from recon.spec import SpecError, load_spec
@@ -179,3 +180,124 @@ def test_the_removed_amount_threshold_for_paging_says_what_replaced_it(tmp_path:
 
     assert "field 'alerts.pagerduty' (line" in message
     assert "min_discrepancy_amount: removed" in message and "reconcile.severity.critical_percent" in message
+
+
+# A spec over an app database: a windowed source, a snapshot-able one, and a catalogue reference.
+APP_SPEC = """\
+name: app_catalogue
+description: App payments vs the ledger, with the product catalogue.
+owner: data-team
+schedule: "@daily"
+sources:
+  - name: payments
+    type: postgres
+    connection: app_db
+    query: select id, amount, currency, at from payments where at >= %(window_start)s and at < %(window_end)s
+    fields: {record_key: id, occurred_at: at, amount: amount, currency: currency}
+  - name: ledger
+    type: postgres
+    connection: app_db
+    query: select id, amount, currency, at from ledger where at >= %(window_start)s and at < %(window_end)s
+    fields: {record_key: id, amount: amount, currency: currency, occurred_at: at}
+references:
+  - name: products
+    type: postgres
+    connection: app_db
+    query: select sku, title from products
+    fields: {record_key: sku}
+    attributes: {title: title}
+"""
+LEDGER_QUERY = (
+    "    query: select id, amount, currency, at from ledger"
+    " where at >= %(window_start)s and at < %(window_end)s\n"
+)
+LEDGER_FIELDS = "    fields: {record_key: id, amount: amount, currency: currency, occurred_at: at}\n"
+
+
+def app_spec(directory: Path, old: str = "", new: str = "") -> Path:
+    assert APP_SPEC.count(old) == 1 or not old
+    path = directory / "app_catalogue.yml"
+    path.write_text(APP_SPEC.replace(old, new) if old else APP_SPEC, encoding="utf-8")
+    return path
+
+
+def test_a_reference_without_placeholders_money_or_time_is_read_whole(tmp_path: Path) -> None:
+    spec = load_spec(app_spec(tmp_path))
+
+    (products,) = spec.references
+    assert isinstance(products, PostgresSource)
+    assert (products.snapshot, products.reads_whole, products.windowed_by_occurred_at) == (False, True, False)
+    assert (products.fields.amount, products.fields.currency, products.fields.occurred_at) == (
+        None,
+        None,
+        None,
+    )
+    payments = spec.source("payments")
+    assert isinstance(payments, PostgresSource)
+    assert (payments.reads_whole, payments.windowed_by_occurred_at) == (False, True)
+
+
+def test_a_snapshot_source_is_read_whole_without_occurred_at(tmp_path: Path) -> None:
+    path = app_spec(
+        tmp_path,
+        LEDGER_QUERY + LEDGER_FIELDS,
+        "    snapshot: true\n    query: select id, amount, currency from ledger\n"
+        "    fields: {record_key: id, amount: amount, currency: currency}\n",
+    )
+
+    ledger = load_spec(path).source("ledger")
+
+    assert isinstance(ledger, PostgresSource)
+    assert (ledger.snapshot, ledger.reads_whole, ledger.windowed_by_occurred_at) == (True, True, False)
+
+
+def test_a_reconciled_query_without_the_window_must_say_snapshot(tmp_path: Path) -> None:
+    path = app_spec(tmp_path, LEDGER_QUERY, "    query: select id, amount, currency, at from ledger\n")
+
+    message = load_error(path)
+
+    assert (
+        "field 'sources.1.query' (line 14): a reconciled source must filter on the run window with"
+        " %(window_start)s and %(window_end)s (>= start, < end); to read a table whole every run, set"
+        " snapshot: true" in message
+    )
+
+
+def test_a_snapshot_query_must_not_use_the_window(tmp_path: Path) -> None:
+    path = app_spec(tmp_path, LEDGER_QUERY, "    snapshot: true\n" + LEDGER_QUERY)
+
+    message = load_error(path)
+
+    assert (
+        "field 'sources.1.query' (line 15): a snapshot is read whole every run, so its query must not"
+        in message
+    )
+    assert "it uses window_end, window_start (drop snapshot: true to read by window)" in message
+
+
+def test_a_windowed_source_without_occurred_at_names_the_field_and_snapshot(tmp_path: Path) -> None:
+    path = app_spec(
+        tmp_path, LEDGER_FIELDS, "    fields: {record_key: id, amount: amount, currency: currency}\n"
+    )
+
+    message = load_error(path)
+
+    assert (
+        "field 'sources.1.fields.occurred_at' (line 15): required for a source read by run window" in message
+    )
+    assert "(snapshot: true on a postgres source) needs none" in message
+
+
+def test_a_reconciled_source_must_map_an_amount_even_as_a_snapshot(tmp_path: Path) -> None:
+    path = app_spec(
+        tmp_path,
+        LEDGER_QUERY + LEDGER_FIELDS,
+        "    snapshot: true\n    query: select id from ledger\n    fields: {record_key: id}\n",
+    )
+
+    message = load_error(path)
+
+    assert (
+        "field 'sources.1.fields.amount' (line 16): required for a reconciled source (matching compares"
+        " amounts and currencies); only references may map no amount" in message
+    )

@@ -4,6 +4,12 @@ A spec maps each canonical field to a dotted path into the item (``total.value``
 ``lines.0.sku``). A value that cannot be used (missing key, unparsable amount or time, too many
 decimals for the currency) sends the item to quarantine with a reason naming the field and the path;
 it never fails the extract or disappears.
+
+``amount`` and ``currency`` may be left unmapped by a reference (a catalogue of events or products
+holds no money: its records are stored with both null), and ``occurred_at`` by a source read whole
+(``reads_whole``: a snapshot, which has no window for a time to fall in). A reconciled source must
+map an amount and a currency, because matching compares them; the spec checks that
+(``recon.spec``), since only the spec knows which sources are references.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ _MISSING = object()
 
 
 class RecordFields(StrictModel):
-    """Dotted path of each canonical field in a source item; only the first ones are required."""
+    """Dotted path of each canonical field in a source item; only ``record_key`` always is required."""
 
     record_key: str
-    amount: str
-    occurred_at: str
+    # Required for a reconciled source (the spec checks it); a reference may hold no money.
+    amount: str | None = None
+    # Required unless the source is read whole (a snapshot): a window needs a time to put records in.
+    occurred_at: str | None = None
     currency: str | None = None  # may be left out when the spec sets a fixed ``currency``
     status: str | None = None
     customer_email: str | None = None
@@ -64,10 +72,30 @@ class RecordMapping(StrictModel):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Europe/Berlin'") from None
         return value
 
+    @property
+    def reads_whole(self) -> bool:
+        """True for a source read whole every run (a snapshot); such a source needs no time."""
+        return False
+
+    @property
+    def maps_money(self) -> bool:
+        """Whether the records carry an amount and a currency (a reference may carry neither)."""
+        return self.fields.amount is not None
+
     @model_validator(mode="after")
     def _currency_known(self) -> RecordMapping:
-        if self.fields.currency is None and self.currency is None:
+        if self.fields.amount is not None and self.fields.currency is None and self.currency is None:
             raise ValueError("map fields.currency or set a fixed currency for the source")
+        return self
+
+    @model_validator(mode="after")
+    def _time_known(self) -> RecordMapping:
+        if self.fields.occurred_at is None and not self.reads_whole:
+            raise ValueError(
+                "fields.occurred_at: required for a source read by run window (the time that puts a record"
+                " in its window); a table read whole every run (snapshot: true on a postgres source) needs"
+                " none"
+            )
         return self
 
     def map_item(
@@ -90,8 +118,8 @@ class RecordMapping(StrictModel):
         fields = self.fields
         key = _text(item, "record_key", fields.record_key, required=True)
         currency = self._currency(item)
-        amount = self._amount(item, currency)
-        occurred_at = self._timestamp(item)
+        amount = None if fields.amount is None else self._amount(item, currency)
+        occurred_at = None if fields.occurred_at is None else self._timestamp(item)
         attributes = {}
         for name, path in self.attributes.items():
             value = lookup(item, path)
@@ -110,22 +138,24 @@ class RecordMapping(StrictModel):
             attributes=attributes,
         )
 
-    def _currency(self, item: Mapping[str, Any]) -> str:
+    def _currency(self, item: Mapping[str, Any]) -> str | None:
         if self.fields.currency is None:
-            return str(self.currency).upper()
+            return None if self.currency is None else self.currency.upper()
         value = _text(item, "currency", self.fields.currency, required=True)
         if not _CURRENCY.match(value):
             raise _Reject(f"currency {value!r} at {self.fields.currency!r} is not an ISO 4217 code")
         return value.upper()
 
-    def _amount(self, item: Mapping[str, Any], currency: str) -> Decimal:
-        path = self.fields.amount
+    def _amount(self, item: Mapping[str, Any], currency: str | None) -> Decimal:
+        path = str(self.fields.amount)
         raw = lookup(item, path)
         if raw is _MISSING or raw is None or raw == "":
             raise _Reject(f"amount is missing at {path!r}")
         amount = _decimal(raw)
         if amount is None:
             raise _Reject(f"amount {raw!r} at {path!r} is not a number")
+        if currency is None:  # unreachable: _currency_known demands one wherever an amount is mapped
+            raise _Reject(f"amount at {path!r} has no currency to read it in")
         exponent = currency_exponent(currency)
         if self.amount_unit == "minor":
             if amount != amount.to_integral_value():
@@ -139,7 +169,7 @@ class RecordMapping(StrictModel):
         return amount
 
     def _timestamp(self, item: Mapping[str, Any]) -> datetime:
-        path = self.fields.occurred_at
+        path = str(self.fields.occurred_at)
         raw = lookup(item, path)
         if raw is _MISSING or raw is None or raw == "":
             raise _Reject(f"occurred_at is missing at {path!r}")

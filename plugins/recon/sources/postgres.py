@@ -14,6 +14,11 @@ Why it is shaped this way:
   compared with the window bounds in the same zone in which ``RecordMapping`` reads its values.
 * Problems of the query (syntax, unknown column, a write, a bad cast) are ``SourceRejected``: the
   same query fails the same way on every retry. Lost connections and timeouts are retryable.
+* A table without a time (a catalogue of events, products, accounts) is read whole every run: a query
+  without window placeholders. ``snapshot: true`` says so explicitly, and a reconciled source must
+  say it (the spec refuses a reconciled query that forgot its window); a reference without
+  placeholders is read whole as it is. Such a source needs no ``occurred_at``, and the default
+  ``in_window`` rule does not apply to it (``windowed_by_occurred_at``).
 """
 
 from __future__ import annotations
@@ -65,8 +70,12 @@ class PostgresSource(RecordSource, RecordMapping):
     """A SELECT over an app database; each result row (column -> value) is one source item."""
 
     type: Literal["postgres"]
-    # Read-only SELECT using %(window_start)s and %(window_end)s (half-open: >= start, < end).
+    # Read-only SELECT using %(window_start)s and %(window_end)s (half-open: >= start, < end); with
+    # snapshot (or as a reference), a SELECT without them that reads the table whole.
     query: str
+    # Read the whole result every run (a catalogue, a balance table): no window placeholders, no
+    # occurred_at needed, no in-window check.
+    snapshot: bool = False
     # Extra named values for the query, as %(name)s.
     params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], ParamValue] = {}
     # Short name in each record's origin, postgres://<connection>/<label>; default: the source name.
@@ -88,7 +97,13 @@ class PostgresSource(RecordSource, RecordMapping):
     @model_validator(mode="after")
     def _placeholders_match(self) -> PostgresSource:
         used = set(_PLACEHOLDER.findall(self.query))
-        if missing := sorted(WINDOW_PARAMS - used):
+        windowed = sorted(WINDOW_PARAMS & used)
+        if self.snapshot and windowed:
+            raise ValueError(
+                f"query: a snapshot is read whole every run, so its query must not use the run window;"
+                f" it uses {', '.join(windowed)} (drop snapshot: true to read by window)"
+            )
+        if windowed and (missing := sorted(WINDOW_PARAMS - used)):
             raise ValueError(
                 f"query must filter on the run window with %(window_start)s and %(window_end)s"
                 f" (>= start, < end); it lacks {', '.join(missing)}"
@@ -100,6 +115,16 @@ class PostgresSource(RecordSource, RecordMapping):
         if unused := sorted(self.params.keys() - used):
             raise ValueError(f"params {', '.join(unused)} not used in the query as %(name)s")
         return self
+
+    @property
+    def reads_whole(self) -> bool:
+        """A snapshot, or a query without window placeholders (allowed for references only)."""
+        return self.snapshot or not WINDOW_PARAMS & set(_PLACEHOLDER.findall(self.query))
+
+    @property
+    def windowed_by_occurred_at(self) -> bool:
+        # A table read whole has rows of any time: the default in_window rule would flag them all.
+        return not self.reads_whole
 
     @property
     def origin(self) -> str:
@@ -121,7 +146,9 @@ class PostgresSource(RecordSource, RecordMapping):
 
         set_json_loads(partial(json.loads, parse_float=Decimal), conn)
         conn.read_only = True  # BEGIN READ ONLY: the server refuses any write the query attempts
-        params = {**self.params, "window_start": window.start, "window_end": window.end}
+        params = dict(self.params)
+        if not self.reads_whole:
+            params |= {"window_start": window.start, "window_end": window.end}
         fetches = position = 0
         try:
             with conn.transaction(force_rollback=True):
@@ -141,7 +168,10 @@ class PostgresSource(RecordSource, RecordMapping):
                             yield self.map_item(row, self.origin, position)
         except psycopg.Error as exc:
             raise self._error(exc) from None
-        log.info("%s: %d rows in %d fetches of up to %d", self.origin, position, fetches, self.fetch_size)
+        whole = " (read whole)" if self.reads_whole else ""
+        log.info(
+            "%s: %d rows in %d fetches of up to %d%s", self.origin, position, fetches, self.fetch_size, whole
+        )
 
     def _check_columns(self, description: list[Any]) -> None:
         """Fail before the first row on what would otherwise quarantine every row alike."""
@@ -158,6 +188,8 @@ class PostgresSource(RecordSource, RecordMapping):
                     f"{setting} maps column {path.split('.')[0]!r}, which the query does not return;"
                     f" it returns {', '.join(names)}"
                 )
+        if self.fields.amount is None:
+            return
         amount_column = self.fields.amount.split(".")[0]
         for column in description:
             if column.name == amount_column and column.type_code in _FLOAT_TYPES:

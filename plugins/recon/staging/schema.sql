@@ -28,9 +28,10 @@ create table if not exists staging.records (
     window_end timestamptz not null,
     record_key text not null,
     group_key text,
-    amount numeric not null,
-    currency text not null,
-    occurred_at timestamptz not null,
+    -- Null only for a reference that maps no money (a catalogue), or a snapshot without a time.
+    amount numeric,
+    currency text,
+    occurred_at timestamptz,
     status text,
     customer_email text,
     reference text,
@@ -39,6 +40,22 @@ create table if not exists staging.records (
     origin_line integer,
     loaded_at timestamptz not null default now()
 ) partition by list (run_id);
+
+-- A warehouse from before references without money or time had these three not null. Checked first:
+-- ALTER TABLE takes an exclusive lock on staging.records, which no run should wait for once done.
+do $$
+begin
+    if exists (
+        select from pg_attribute
+        where attrelid = 'staging.records'::regclass and attnotnull
+            and attname in ('amount', 'currency', 'occurred_at')
+    ) then
+        alter table staging.records
+            alter column amount drop not null,
+            alter column currency drop not null,
+            alter column occurred_at drop not null;
+    end if;
+end $$;
 
 -- Rows inserted by hand (tests, ad-hoc fixes) land here; the loaders never write to it. Keep it
 -- empty in production: attaching a run partition checks it for rows of that run.
