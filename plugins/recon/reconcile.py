@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from recon.recommendations import BalanceHintKey, Hint, PairHintKey
+
 NAME = r"^[a-z][a-z0-9_]*$"
 # A record field a setting may name: a canonical column, or one mapped attribute.
 CANONICAL_FIELDS = ("record_key", "group_key", "reference", "customer_email", "status", "currency")
@@ -143,6 +145,8 @@ class Pair(_Exact):
     timing: Timing = Timing()
     duplicates: Duplicates = Duplicates()
     group: Group | None = None
+    # The team's own sentence per break class, added to the run's recommendation for it (docs/alerts.md).
+    hints: dict[PairHintKey, Hint] = {}
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -181,6 +185,7 @@ class Balance(_Exact):
     name: Annotated[str | None, Field(pattern=NAME)] = None
     entity: Keys | list[FieldName] = ["record_key"]
     tolerance: Amount = Decimal("0")
+    hints: dict[BalanceHintKey, Hint] = {}
 
     @field_validator("entity", mode="before")
     @classmethod

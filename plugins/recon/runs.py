@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from recon.masking import mask_text
-from recon.recommendations import Finding, recommendations
+from recon.recommendations import Finding, Words, build_findings, recommendations
 from recon.window import RunWindow
 
 
@@ -34,9 +34,10 @@ def start_run(conn: psycopg.Connection, window: RunWindow, airflow_run_id: str |
 SEVERITY_ORDER = ("ok", "info", "warning", "critical")
 
 
-def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
+def publish_run(conn: psycopg.Connection, window: RunWindow, words: Words | None = None) -> str:
     """Fill in the run's status, severity, totals, counts and recommendations from the dbt marts, and
-    the integrity rules it failed (none critical, or it would not be published).
+    the integrity rules it failed (none critical, or it would not be published). ``words`` is what the
+    spec says about its sources and pairs (``spec_words(spec)``); without it the sentences are generic.
 
     A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst one.
     """
@@ -46,22 +47,7 @@ def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
             (window.run_id,),
         )
         summary = cur.fetchall()
-        cur.execute(
-            """
-            select pair, left_source, right_source, break_class, missing_in, count(*) as count,
-                   array_agg(distinct coalesce(left_status, right_status))
-                       filter (where break_class = 'stuck') as statuses
-            from reconciliation.run_breaks
-            where run_id = %s and not is_carried_break
-            group by pair, left_source, right_source, break_class, missing_in
-            """,
-            (window.run_id,),
-        )
-        findings = [
-            Finding(row["pair"], row["left_source"], row["right_source"], row["break_class"], row["count"],
-                    row["missing_in"], tuple(sorted(s for s in row["statuses"] or () if s)))
-            for row in cur.fetchall()
-        ]  # fmt: skip
+        findings = _findings(cur, window.run_id, words)
         status = (
             "discrepancy_found" if any(r["status"] == "discrepancy_found" for r in summary) else "success"
         )
@@ -102,6 +88,54 @@ def publish_run(conn: psycopg.Connection, window: RunWindow) -> str:
         if cur.rowcount != 1:
             raise RuntimeError(f"run {window.run_id!r} was never started; cannot publish it")
     return status
+
+
+def _findings(cur: psycopg.Cursor, run_id: str, words: Words | None) -> list[Finding]:
+    """The run's new breaks counted per pair, class and (for lone records) the side they are on, with
+    the fields its attribute mismatches differ in and the statuses its status mismatches disagree on."""
+    cur.execute(
+        """
+        select pair, left_source, right_source, break_class, missing_in, side, count(*) as count,
+               array_agg(distinct coalesce(left_status, right_status))
+                   filter (where break_class = 'stuck') as statuses
+        from (
+            select *,
+                   -- A lone record (missing, duplicate, stuck alone) has an amount on its own side only.
+                   case
+                       when left_amount is null then right_source
+                       when right_amount is null then left_source
+                   end as side
+            from reconciliation.run_breaks
+            where run_id = %(run_id)s and not is_carried_break
+        ) as breaks
+        group by pair, left_source, right_source, break_class, missing_in, side
+        """,
+        {"run_id": run_id},
+    )
+    counted = cur.fetchall()
+    # amount, occurred_at: a difference within the tolerance, a time apart; not what the class is about.
+    cur.execute(
+        """
+        select pair, field, count(*) as count
+        from reconciliation.run_breaks
+        cross join lateral unnest(different_fields) as differing (field)
+        where run_id = %(run_id)s and not is_carried_break and break_class = 'attribute_mismatch'
+            and field not in ('amount', 'occurred_at')
+        group by pair, field
+        """,
+        {"run_id": run_id},
+    )
+    fields = cur.fetchall()
+    cur.execute(
+        """
+        select pair, left_status, right_status, count(*) as count
+        from reconciliation.run_breaks
+        where run_id = %(run_id)s and not is_carried_break and break_class = 'status_mismatch'
+        group by pair, left_status, right_status
+        """,
+        {"run_id": run_id},
+    )
+    return build_findings(counted, fields, cur.fetchall(), words or Words())
 
 
 TOTAL_COLUMNS = (

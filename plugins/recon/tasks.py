@@ -91,11 +91,12 @@ def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) 
     from recon.alerts import outbox
     from recon.alerts.facts import read_run_facts
     from recon.dashboard.indexes import create_indexes
+    from recon.recommendations import spec_words
 
     window = RunWindow.from_dict(run)
     with warehouse.connect(spec.warehouse_connection) as conn:
         with conn.transaction():
-            status = runs.publish_run(conn, window)
+            status = runs.publish_run(conn, window, spec_words(spec))
             facts = read_run_facts(
                 conn, window, spec.alerts.max_breaks_listed, links(spec, window, airflow_run_id)
             )

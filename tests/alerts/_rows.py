@@ -170,10 +170,23 @@ def missing_row(record_key: str, missing_in: str, amount: str, **values: Any) ->
 
 
 def class_counts(breaks: list[dict[str, Any]]) -> list[ClassCount]:
-    """Counts per class and side, largest first, as ``read_run_facts`` groups run_breaks."""
-    counted = Counter((row["break_class"], row["missing_in"]) for row in breaks)
-    ordered = sorted(counted.items(), key=lambda item: (-item[1], item[0][0], item[0][1] or ""))
-    return [ClassCount(break_class, missing_in, count) for (break_class, missing_in), count in ordered]
+    """Counts per class, per side for missing records and repeats, largest first, as ``read_run_facts``
+    groups run_breaks."""
+
+    def side(row: dict[str, Any]) -> tuple[str | None, str | None]:
+        if row["break_class"] == "missing":
+            return row["missing_in"], None
+        if row["break_class"] in ("duplicate", "near_duplicate"):
+            return None, row["right_source"] if row["left_amount"] is None else row["left_source"]
+        return None, None
+
+    counted = Counter((row["break_class"], *side(row)) for row in breaks)
+    ordered = sorted(
+        counted.items(), key=lambda item: (-item[1], item[0][0], item[0][1] or "", item[0][2] or "")
+    )
+    return [
+        ClassCount(cls, missing_in, count, repeated_in) for (cls, missing_in, repeated_in), count in ordered
+    ]
 
 
 def run_facts(

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import Block
 
 from recon.alerts.facts import ClassCount, Links, RunFacts
 from recon.alerts.slack import GREEN, RED, failure_message, result_message
+from recon.recommendations import PairWords, Words, build_findings, recommendations
 from tests.alerts._rows import (
     AIRFLOW_RUN_ID,
     RUN_ID,
@@ -289,8 +290,8 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
         ClassCount("currency_mismatch", None, 2),
         ClassCount("status_mismatch", None, 2),
         ClassCount("late", None, 1),
-        ClassCount("duplicate", None, 1),
-        ClassCount("near_duplicate", None, 1),
+        ClassCount("duplicate", None, 1, "internal"),
+        ClassCount("near_duplicate", None, 1, "internal"),
         ClassCount("stuck", None, 1),
     ]
     facts = run_facts(run_row(pending_count=5), SUMMARY, BREAKS, counts=counts, carried=3)
@@ -299,8 +300,8 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
 
     assert items(section(message, "Breaks by class")) == [
         "missing in internal: *1,207* · missing in stripe: *4* · amount mismatches: *3*"
-        " · currency mismatches: *2* · status mismatches: *2* · late records: *1* · duplicates: *1*"
-        " · likely double submissions: *1* · stuck records: *1*"
+        " · currency mismatches: *2* · status mismatches: *2* · late records: *1* · duplicates in internal:"
+        " *1* · likely double submissions in internal: *1* · stuck records: *1*"
         " · pending (inside the settlement window): 5 · still open from earlier runs: 3"
     ]
     assert message["text"].startswith("stripe_billing 2026-11-19: 1,222 breaks")
@@ -347,6 +348,49 @@ def test_the_largest_breaks_show_the_values_that_differ() -> None:
         "ch_webhook late: 2h 30m apart (10.00 USD) [stripe vs internal]",
     ]
     assert "None" not in json.dumps(message)
+
+
+def test_duplicates_name_the_side_that_repeated() -> None:
+    repeats = [
+        break_row("ch_twice", "duplicate", left_record_keys=None, left_amount=None,
+                  right_amount=Decimal("25.00"), discrepancy_amount=Decimal("25.00")),
+        break_row("ch_again", "near_duplicate", right_record_keys=None, left_amount=Decimal("9.50"),
+                  right_amount=None, discrepancy_amount=Decimal("9.50")),
+    ]  # fmt: skip
+
+    message = result_message(run_facts(run_row(), SUMMARY, repeats))
+
+    assert items(section(message, "Largest breaks")) == [
+        "ch_twice duplicate in internal: 25.00 USD [stripe vs internal]",
+        "ch_again likely double submission in stripe: 9.50 USD [stripe vs internal]",
+    ]
+
+
+def test_the_recommendations_of_the_run_are_what_to_do() -> None:
+    words = Words(
+        {"stripe": "stripe_charges", "internal": "file"},
+        {"stripe_vs_internal": PairWords(hints={"missing_in_right": "Ask ops to resend the export."})},
+    )
+    rows = [{"pair": "stripe_vs_internal", "left_source": "stripe", "right_source": "internal",
+             "break_class": cls, "count": count, "missing_in": missing_in, "side": side, "statuses": None}
+            for cls, count, missing_in, side in [("missing", 7, "internal", "stripe"),
+                                                 ("duplicate", 3, "stripe", "internal"),
+                                                 ("amount_mismatch", 1, None, None)]]  # fmt: skip
+    advice = recommendations(build_findings(rows, words=words))
+
+    message = result_message(warning_facts(recommendations=advice))
+
+    assert items(section(message, "What to do")) == [
+        "7 records are in stripe but not in internal: check that internal's file for the window arrived"
+        " complete (every line, none quarantined) and the date each line is booked on (a line booked a day"
+        " later is in the next file); if internal is written from Stripe's webhooks, check their delivery"
+        " (Stripe's webhook log). Ask ops to resend the export.",
+        "3 records are repeated in internal (a key already seen there): check whether internal's file was"
+        " delivered twice or overlaps the one before, and remove the repeated lines.",
+        "1 record differs in amount between stripe and internal beyond the tolerance: check fees, partial"
+        " captures and refunds in stripe; charges deducted and the amount format of internal's file"
+        " (separators, major or minor units).",
+    ]
 
 
 def test_a_currency_mismatch_of_different_amounts_shows_each_side_in_its_currency() -> None:

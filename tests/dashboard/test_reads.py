@@ -174,6 +174,24 @@ def test_break_page_shows_both_sides_history_and_masks_personal_data(stack: Stac
         assert leaked not in page
 
 
+def test_a_duplicate_names_the_side_that_repeated(stack: Stack) -> None:
+    """o4 was written twice by the till: the break, the run page and the run's advice say so."""
+    admin = stack.client("admin")
+
+    page = admin.get(f"/recon/breaks/{stack.breaks['o4:duplicate']}").text
+    run_page = admin.get(f"/recon/runs/{encoded(stack.runs['day1'])}").text
+    (run,) = stack.sql(
+        "select recommendations from reconciliation.runs where run_id = %s", stack.runs["day1"]
+    )
+
+    assert "<dt>Repeated in</dt><dd>box_office</dd>" in page and "<dt>Missing in</dt>" not in page
+    assert run_page.count('<div class="muted">repeated in box_office</div>') == 1
+    assert (
+        "1 record is repeated in box_office (a key already seen there): check whether box_office's file was"
+        " delivered twice or overlaps the one before, and remove the repeated lines."
+    ) in run["recommendations"]
+
+
 def test_text_from_sources_is_escaped(stack: Stack) -> None:
     page = stack.client("admin").get(f"/recon/breaks/{stack.breaks['o8:amount_mismatch']}").text
 

@@ -51,12 +51,14 @@ class ClassCount:
     break_class: str
     missing_in: str | None
     count: int
+    repeated_in: str | None = None  # duplicates and near duplicates: the side that repeated
 
     @property
     def label(self) -> str:
         if self.break_class == "missing":
             return f"missing in {self.missing_in}"
-        return CLASS_LABELS.get(self.break_class, self.break_class.replace("_", " "))
+        label = CLASS_LABELS.get(self.break_class, self.break_class.replace("_", " "))
+        return f"{label} in {self.repeated_in}" if self.repeated_in else label
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,23 @@ def read_run_facts(conn: psycopg.Connection, window: RunWindow, max_breaks: int,
             (window.run_id,),
         )
         summary = cur.fetchall()
+        # Missing is told per side it is missing in, repeats per side that repeated (the side whose
+        # amount the lone record has).
         cur.execute(
-            "select break_class, missing_in, count(*) as count from reconciliation.run_breaks"
-            " where run_id = %s and not is_carried_break"
-            " group by break_class, missing_in order by count(*) desc, break_class, missing_in",
+            """
+            select break_class, missing_in, count(*) as count, repeated_in
+            from (
+                select break_class,
+                       case when break_class = 'missing' then missing_in end as missing_in,
+                       case when break_class in ('duplicate', 'near_duplicate') then
+                           case when left_amount is null then right_source else left_source end
+                       end as repeated_in
+                from reconciliation.run_breaks
+                where run_id = %s and not is_carried_break
+            ) as breaks
+            group by break_class, missing_in, repeated_in
+            order by count(*) desc, break_class, missing_in, repeated_in
+            """,
             (window.run_id,),
         )
         counts = [ClassCount(**row) for row in cur.fetchall()]
@@ -188,7 +203,10 @@ def describe_break(item: dict[str, Any]) -> str:
         what = f"{_ONE.get(kind, kind)}: {money(left)} vs {money(right, currency)}"
         if item.get("amount_difference") is not None:
             what += f" ({money(abs(item['amount_difference']))} apart)"
-    else:  # duplicates and any lone record
+    elif kind in ("duplicate", "near_duplicate"):  # named after the side that repeated
+        side = item["left_source"] if left is not None else item["right_source"]
+        what = f"{_ONE[kind]} in {side}: {money(left if left is not None else right, currency)}"
+    else:  # any other lone record
         what = f"{_ONE.get(kind, kind)}: {money(left if left is not None else right, currency)}"
     keys = " / ".join(
         dict.fromkeys(key for key in (item["left_record_keys"], item["right_record_keys"]) if key)
