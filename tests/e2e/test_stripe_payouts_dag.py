@@ -11,9 +11,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from include.sandbox.payouts import SHARED_LINES
 from include.scenarios.stripe_payouts import Scenario
@@ -23,6 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 SCENARIO = Scenario(seed=3, day=dt.date(2026, 11, 19))
 RUN_ID = "stripe_payouts/2026-11-16T00:00:00+00:00/2026-11-23T00:00:00+00:00"
 RULE = "same_amount_within_5_days"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "include" / "specs" / "stripe_payouts.yml"
 
 
 def major(minor: int) -> Decimal:
@@ -62,9 +65,14 @@ def test_payouts_with_refunds_are_checked_against_their_settlement_and_the_bank_
     (dag_run,) = run_scenario(payouts_dag, SCENARIO)
 
     assert dag_run.state == "success"
-    assert warehouse.execute(
-        "select status, severity from reconciliation.runs where run_id = %s", (RUN_ID,)
-    ).fetchone() == ("discrepancy_found", "critical")
+    status, severity, recommendations = warehouse.execute(
+        "select status, severity, recommendations from reconciliation.runs where run_id = %s", (RUN_ID,)
+    ).fetchone()
+    assert (status, severity) == ("discrepancy_found", "critical")
+    # The spec's hints for the bank pair reach the recommendations of the classes it found.
+    hints = yaml.safe_load(SPEC_PATH.read_text())["reconcile"]["pairs"][1]["hints"]
+    for hint in hints.values():
+        assert sum(hint in sentence for sentence in recommendations) == 1, hint
     # Refunds are normal here: balance transactions are signed, and the default rules know it (no
     # amount_not_negative on them, no in_window on transactions selected by their payouts).
     failed_rules = warehouse.execute(
