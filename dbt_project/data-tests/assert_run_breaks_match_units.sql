@@ -36,7 +36,8 @@ differences as (
 summary_counts as (
 
     select
-        sum(break_count + carried_break_count) as summary_breaks,
+        -- A currency mismatch is counted on both of its currencies' rows, once as cross-currency.
+        sum(break_count - cross_currency_break_count + carried_break_count) as summary_breaks,
         (select count(*) from breaks) as break_rows
 
     from {{ ref('run_summary') }}

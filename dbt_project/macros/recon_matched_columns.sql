@@ -35,6 +35,8 @@
         left_units.carried_from_run_id is not null as is_left_carried,
         right_units.carried_from_run_id is not null as is_right_carried,
         coalesce(left_units.carried_outcome, right_units.carried_outcome) as carried_outcome,
+        left_units.carried_gross_amount as left_carried_gross_amount,
+        right_units.carried_gross_amount as right_carried_gross_amount,
         left_units.amount - right_units.amount as amount_difference,
         extract(epoch from left_units.occurred_at - right_units.occurred_at) as time_difference_seconds,
         left_units.currency <> right_units.currency as is_currency_different,

@@ -18,9 +18,10 @@ from recon.window import RunWindow
 COLUMNS = (
     "pair", "pair_kind", "left_source", "right_source", "left_keys", "right_keys", "group_side",
     "amount_tolerance", "amount_tolerance_percent", "left_status_map", "right_status_map",
-    "compare_attributes", "late_after", "settlement_window", "near_fields", "near_within",
+    "compare_attributes", "late_after", "settlement_window", "copy_within", "near_fields", "near_within",
     "near_amount_tolerance", "fallback_rules", "left_stuck_statuses", "left_stuck_after",
     "right_stuck_statuses", "right_stuck_after", "tolerance_percent", "critical_percent",
+    "critical_min_amount",
 )  # fmt: skip
 
 

@@ -114,7 +114,11 @@ class NearDuplicates(_Exact):
     amount_tolerance: Amount = Decimal("0")
 
 
-class Duplicates(_Strict):
+class Duplicates(_Exact):
+    # A later record of a key repeated on one side, whose key the other side has, is a ``duplicate``
+    # when it has the kept (earliest) record's currency and amount and is at most this long after it;
+    # a later record that differs goes on to the fallback rules (docs/matching.md, repeated keys).
+    copy_within: Duration = timedelta(minutes=5)
     near: NearDuplicates | None = NearDuplicates()
 
 
@@ -204,8 +208,10 @@ class Balance(_Exact):
 
 
 class Severity(_Exact):
-    # A break, or a run, whose discrepancy exceeds this percent of the total is critical.
+    # A break, or a run, whose discrepancy exceeds this percent of its base volume is critical.
     critical_percent: Amount = Decimal("5")
+    # Per pair and currency, in that currency's units: a discrepancy below this is never critical.
+    min_amount: Amount = Decimal("0")
 
 
 class Reconcile(_Exact):
@@ -238,6 +244,7 @@ def pair_settings(reconcile: Reconcile) -> list[dict[str, Any]]:
                 compare_attributes=list(pair.compare.attributes),
                 late_after=pair.timing.late_after,
                 settlement_window=pair.timing.settlement_window,
+                copy_within=pair.duplicates.copy_within,
                 near_fields=list(near.fields) if near else None,
                 near_within=near.within if near else None,
                 near_amount_tolerance=near.amount_tolerance if near else None,
@@ -259,8 +266,8 @@ def _row(name, kind, left, right, keys: Keys, stuck, reconcile: Reconcile, **set
     defaults: dict[str, Any] = {
         "amount_tolerance": Decimal(0), "amount_tolerance_percent": Decimal(0), "status_left": None,
         "status_right": None, "compare_attributes": [], "late_after": None,
-        "settlement_window": timedelta(0), "near_fields": None, "near_within": None,
-        "near_amount_tolerance": None, "group_side": None, "rules": [],
+        "settlement_window": timedelta(0), "copy_within": timedelta(0), "near_fields": None,
+        "near_within": None, "near_amount_tolerance": None, "group_side": None, "rules": [],
     }  # fmt: skip
     row = {
         "pair": name,
@@ -277,5 +284,6 @@ def _row(name, kind, left, right, keys: Keys, stuck, reconcile: Reconcile, **set
         "right_stuck_after": stuck[right].older_than if right in stuck else None,
         "tolerance_percent": reconcile.tolerance_percent,
         "critical_percent": reconcile.severity.critical_percent,
+        "critical_min_amount": reconcile.severity.min_amount,
     }
     return row

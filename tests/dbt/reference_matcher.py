@@ -1,12 +1,16 @@
 """A second, independent reading of the core matching semantics (docs/matching.md), in plain Python.
 
 Covers what the reference test generates: key matching, amount tolerance (absolute or percent, both
-inclusive), currency, missing records and repeated keys. Written from the stated rules, not from the
-SQL, so that the two can disagree: amounts are integers in minor units and every comparison is exact.
+inclusive), currency, missing records and repeated keys (without fallback rules or near duplicates).
+Written from the stated rules, not from the SQL, so that the two can disagree: amounts are integers in
+minor units and every comparison is exact.
 
 The rules, as documented:
 - On each side, the records of one key are ordered by time (then record key, then load order); the
-  first is kept, every later one is a ``duplicate`` unit of its own.
+  first is kept. When the other side has no record of the key, every record of it is ``missing``
+  (there is nothing to duplicate). When it has one, a later record with the kept one's currency and
+  amount, at most ``copy_within`` after it, is a ``duplicate`` unit of its own; any other later record
+  is a record of its own, and without a fallback rule ``missing``.
 - Kept records with equal keys on both sides form one unit. Different currencies: ``currency_mismatch``.
   Same currency: equal amounts ``matched``; a difference within the absolute tolerance or within the
   percent tolerance of the larger absolute amount ``matched_within_tolerance``; else ``amount_mismatch``.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -68,12 +72,18 @@ class Tolerance:
 
 
 def reconcile(
-    records: list[Record], tolerance: Tolerance, left_source: str, right_source: str
+    records: list[Record],
+    tolerance: Tolerance,
+    left_source: str,
+    right_source: str,
+    copy_within: timedelta = timedelta(minutes=5),
 ) -> Counter[Unit]:
     """Every unit the records form, as a multiset (two duplicates of one key are two equal units)."""
     other_source = {"left": right_source, "right": left_source}
+    other_side: dict[Side, Side] = {"left": "right", "right": "left"}
     units: Counter[Unit] = Counter()
     kept: dict[Side, dict[str, Record]] = {"left": {}, "right": {}}
+    keys = {side: {r.key for r in records if r.side == side} for side in ("left", "right")}
     for side in ("left", "right"):
         by_key: dict[str, list[Record]] = defaultdict(list)
         for record in records:
@@ -82,8 +92,14 @@ def reconcile(
         for key, same_key in by_key.items():
             first, *later = sorted(same_key, key=lambda r: (r.occurred_at, r.key, r.load_order))
             kept[side][key] = first
-            for _ in later:
-                units[_lone("duplicate", side, key, other_source[side])] += 1
+            for record in later:
+                is_copy = (
+                    key in keys[other_side[side]]
+                    and record.currency == first.currency
+                    and record.amount_minor == first.amount_minor
+                    and record.occurred_at - first.occurred_at <= copy_within
+                )
+                units[_lone("duplicate" if is_copy else "missing", side, key, other_source[side])] += 1
     for key in kept["left"].keys() | kept["right"].keys():
         left, right = kept["left"].get(key), kept["right"].get(key)
         if left is None or right is None:

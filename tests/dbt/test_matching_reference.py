@@ -2,8 +2,10 @@
 
 A few thousand seeded random records with the cases that are easy to get wrong set-based: amounts at,
 just inside and just beyond both tolerances (positive and negative, two- and zero-decimal currencies),
-currency flips, records on one side only, and keys repeated on either or both sides, some at the same
-instant (load order decides). Every unit, and so every break, must be the reference's exactly.
+currency flips, records on one side only, keys repeated on either or both sides (copies and records that
+differ in amount, currency or time, some at the same instant, where load order decides, some exactly at
+the copy window's edge), and keys repeated on a side whose other side lacks them. Every unit, and so
+every break, must be the reference's exactly.
 """
 
 from __future__ import annotations
@@ -43,9 +45,15 @@ def generate(window: RunWindow, rng: random.Random) -> list[Record]:
         amount = rng.choice((1, -1, 1, 1)) * rng.choice((rng.randint(1, 400), rng.randint(1_000, 2_000_000)))
         at = rng.randint(0, 86_399 - 600)
         kind = rng.choices(
-            ("both", "left_only", "right_only", "currency_flip", "duplicates"), weights=(55, 10, 10, 8, 17)
+            ("both", "left_only", "right_only", "currency_flip", "duplicates", "repeated_alone"),
+            weights=(50, 10, 10, 8, 17, 5),
         )[0]
-        if kind == "left_only":
+        if kind == "repeated_alone":
+            # A reference several lines share, unknown to the other side: none of them is a duplicate.
+            side = rng.choice(("left", "right"))
+            for _ in range(rng.choice((2, 3))):
+                add(side, key, amount + rng.choice((0, 0, 9)), currency, at + rng.choice((0, 0, 60)))
+        elif kind == "left_only":
             add("left", key, amount, currency, at)
         elif kind == "right_only":
             add("right", key, amount, currency, at)
@@ -59,8 +67,10 @@ def generate(window: RunWindow, rng: random.Random) -> list[Record]:
             if kind == "duplicates":
                 for side in rng.choice((("left",), ("right",), ("left", "right"), ("left", "left"))):
                     # Zero seconds later ties on time: the earlier-loaded record must be the kept one.
-                    later = at + rng.choice((0, 1, 30, 500))
-                    add(side, key, amount + rng.choice((0, 3, -250)), currency, later)
+                    # 300 and 301 seconds: at the 5-minute copy window's edge and just beyond it.
+                    later = at + rng.choice((0, 1, 30, 300, 301, 500))
+                    copy_currency = currency if rng.random() < 0.9 else rng.choice(CURRENCIES)
+                    add(side, key, amount + rng.choice((0, 0, 3, -250)), copy_currency, later)
     rng.shuffle(records)  # load order independent of key order, so ties are decided by it alone
     return [
         Record(r.side, r.key, r.amount_minor, r.currency, r.occurred_at, order)
@@ -100,7 +110,7 @@ def test_dbt_units_and_breaks_equal_the_reference_on_generated_data(
                     "left": "stripe",
                     "right": "ledger",
                     "compare": {"amount": {"tolerance": "0.05", "tolerance_percent": "1"}},
-                    "duplicates": {"near": None},
+                    "duplicates": {"near": None, "copy_within": "5m"},
                 }
             ]
         },
@@ -108,7 +118,7 @@ def test_dbt_units_and_breaks_equal_the_reference_on_generated_data(
     )
     window = day_window(spec, "2026-11-19")
     records = generate(window, random.Random(SEED))
-    expected = reconcile(records, TOLERANCE, "stripe", "ledger")
+    expected = reconcile(records, TOLERANCE, "stripe", "ledger", copy_within=timedelta(minutes=5))
     # The generator must actually produce every case, or equality would prove little.
     outcomes = Counter(unit.outcome for unit in expected.elements())
     assert set(outcomes) == {"matched", "matched_within_tolerance", "amount_mismatch", "currency_mismatch",

@@ -7,6 +7,7 @@ then reads the result tables as an alert or a reviewer would.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -249,7 +250,7 @@ def test_a_repeated_key_is_a_duplicate_break_not_a_failed_run(conn: psycopg.Conn
             record("left", "ch_twice", "10.00", at(DAY_1, "10:00:00")),
             record("left", "ch_twice", "10.00", at(DAY_1, "10:00:05")),
             record("right", "ch_twice", "10.00", at(DAY_1, "10:00:00")),
-            record("right", "ch_twice", "10.00", at(DAY_1, "11:00:00")),
+            record("right", "ch_twice", "10.00", at(DAY_1, "10:05:00")),  # the copy window's edge
         ],
     )  # fmt: skip
 
@@ -387,3 +388,140 @@ def test_a_reviewed_break_keeps_its_review_until_its_values_change_or_it_is_foun
         {"actor": "ada", "action": "break.resolve", "break_id": ids["ch_gone"], "note": "synced by hand",
          "before": {"status": "open"}, "after": {"status": "resolved"}},
     ]  # fmt: skip
+
+
+def test_a_line_whose_extracted_key_is_empty_goes_to_the_fallback_rules(
+    conn: psycopg.Connection, build
+) -> None:
+    # The bank's reference is cut out of its purpose text by a pattern such as '(po_[A-Za-z0-9]+|$)',
+    # which leaves '' on lines that carry no payout id: those have no match key at all.
+    pair = {
+        "left": "payouts",
+        "right": "bank",
+        "keys": {"left": ["record_key"], "right": ["reference"]},
+        "rules": [{"name": "same_amount", "amount_tolerance": "0", "time_drift": "3d"}],
+    }
+    spec = make_spec("payouts", {"pairs": [pair]}, sources=("payouts", "bank"))
+    day_1 = day_window(spec, DAY_1)
+    build(
+        spec,
+        day_1,
+        [
+            record("payouts", "po_1", "100.00", at(DAY_1, "08:00:00")),
+            record("payouts", "po_2", "50.00", at(DAY_1, "08:00:00")),
+            {**record("bank", "b1", "100.00", at(DAY_1, "12:00:00")), "reference": "po_1"},
+            {**record("bank", "b2", "50.00", at(DAY_1, "12:00:00")), "reference": ""},
+            # Another line without an id: two empty keys are not a repeated key (no duplicate).
+            {**record("bank", "b3", "7.00", at(DAY_1, "12:00:00")), "reference": ""},
+        ],
+    )  # fmt: skip
+
+    found = rows(
+        conn,
+        "select left_record_keys, right_record_keys, match_key, rule, outcome"
+        " from recon_intermediate.int_records_matched where run_id = %s order by 2",
+        day_1.run_id,
+    )
+    assert [tuple(unit.values()) for unit in found] == [
+        ("po_1", "b1", "po_1", "key", "matched"),
+        ("po_2", "b2", "po_2", "same_amount", "matched"),  # the key is the payout's
+        (None, "b3", None, None, "missing"),
+    ]
+
+
+def test_a_quiet_window_is_judged_against_the_day_behind_it(conn: psycopg.Connection, build) -> None:
+    from recon.runs import publish_run, start_run
+
+    spec = make_spec(
+        "quiet", {"pairs": [{"left": "left", "right": "right", "timing": {"settlement_window": "5m"}}]}
+    )
+    busy = RunWindow(spec.name, at(DAY_1, "10:00:00"), at(DAY_1, "11:00:00"))
+    quiet = RunWindow(spec.name, at(DAY_1, "11:00:00"), at(DAY_1, "12:00:00"))
+    matched = [
+        record(source, f"ch_{number}", "100.00", at(DAY_1, "10:30:00"))
+        for number in range(10)
+        for source in ("left", "right")
+    ]
+    # 10:58 is inside the settlement window: pending in the busy hour, missing in the quiet one.
+    straggler = record("left", "ch_late", "5.00", at(DAY_1, "10:58:00"))
+    start_run(conn, busy, None)
+    build(spec, busy, [*matched, straggler])
+    start_run(conn, quiet, None)
+
+    def quiet_row() -> dict:
+        (row,) = rows(
+            conn,
+            "select gross_amount, left_carried_gross_amount, earlier_gross_amount, base_amount,"
+            " discrepancy_amount, discrepancy_percent, break_count, severity"
+            " from reconciliation.run_summary where run_id = %s",
+            quiet.run_id,
+        )
+        return row
+
+    # The busy hour is not published yet: the straggler is all the quiet hour knows of.
+    build(spec, quiet, [])
+    assert quiet_row() == {
+        "gross_amount": Decimal(0), "left_carried_gross_amount": Decimal("5.00"),
+        "earlier_gross_amount": Decimal(0), "base_amount": Decimal("5.00"),
+        "discrepancy_amount": Decimal("5.00"), "discrepancy_percent": Decimal(100), "break_count": 1,
+        "severity": "critical",
+    }  # fmt: skip
+
+    assert publish_run(conn, busy) == "success"
+    build(spec, quiet, [])
+
+    # 5.00 of the 1005.00 the busy hour reconciled and the 5.00 carried: 0.495 %, not critical.
+    assert quiet_row() == {
+        "gross_amount": Decimal(0), "left_carried_gross_amount": Decimal("5.00"),
+        "earlier_gross_amount": Decimal("1005.00"), "base_amount": Decimal("1010.00"),
+        "discrepancy_amount": Decimal("5.00"), "discrepancy_percent": Decimal("0.4950"), "break_count": 1,
+        "severity": "warning",
+    }  # fmt: skip
+    assert run_breaks(conn, quiet) == [("missing", "ch_late", None, "right")]
+    severities = rows(conn, "select severity from reconciliation.run_breaks where run_id = %s", quiet.run_id)
+    assert severities == [{"severity": "warning"}]
+    assert publish_run(conn, quiet) == "discrepancy_found"
+    (run,) = rows(
+        conn, "select severity, break_count from reconciliation.runs where run_id = %s", quiet.run_id
+    )
+    assert run == {"severity": "warning", "break_count": 1}
+
+
+def test_a_currency_mismatch_counts_on_both_currencies_and_once_in_the_run(
+    conn: psycopg.Connection, build
+) -> None:
+    from recon.runs import publish_run, start_run
+
+    spec = pair_spec(settlement_window="0s")
+    day_1 = day_window(spec, DAY_1)
+    start_run(conn, day_1, None)
+    # run_matching asserts that dbt build passes, with the test that run_summary adds up to run_breaks.
+    build(
+        spec,
+        day_1,
+        [
+            {"source": "left", "record_key": "ch_fx", "amount": "10.00", "currency": "USD"},
+            {"source": "right", "record_key": "ch_fx", "amount": "9.00", "currency": "EUR"},
+            {"source": "left", "record_key": "ch_usd", "amount": "1000.00", "currency": "USD"},
+            {"source": "right", "record_key": "ch_usd", "amount": "1000.00", "currency": "USD"},
+            {"source": "left", "record_key": "ch_eur", "amount": "50.00", "currency": "EUR"},
+            {"source": "right", "record_key": "ch_eur", "amount": "50.00", "currency": "EUR"},
+        ],
+    )
+
+    summary = rows(
+        conn,
+        "select currency, currency_mismatch_count, break_count, cross_currency_break_count,"
+        " discrepancy_amount, left_total_amount, right_total_amount"
+        " from reconciliation.run_summary where run_id = %s order by currency",
+        day_1.run_id,
+    )
+    assert [tuple(row.values()) for row in summary] == [
+        ("EUR", 1, 1, 1, Decimal("9.00"), Decimal("50.00"), Decimal("59.00")),
+        ("USD", 1, 1, 0, Decimal("10.00"), Decimal("1010.00"), Decimal("1000.00")),
+    ]
+    assert publish_run(conn, day_1) == "discrepancy_found"
+    (run,) = rows(
+        conn, "select break_count, break_counts from reconciliation.runs where run_id = %s", day_1.run_id
+    )
+    assert run == {"break_count": 1, "break_counts": {"currency_mismatch": 1}}

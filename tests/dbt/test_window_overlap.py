@@ -94,7 +94,7 @@ def test_a_run_reconciles_what_is_new_in_its_overlap_and_leaves_the_rest_to_the_
             rec("left", "b", "10:12:00"), rec("right", "b", "10:13:00"),   # the late arrival
             rec("left", "c", "10:08:00"),
             rec("left", "d", "10:09:00"), rec("right", "d", "10:09:00", amount="12.00"),
-            rec("left", "e", "10:11:00"), rec("right", "e", "10:11:00"), rec("left", "e", "10:20:00"),
+            rec("left", "e", "10:11:00"), rec("right", "e", "10:11:00"), rec("left", "e", "10:16:00"),
             rec("left", "g", "10:20:00"), rec("right", "g", "10:21:00"),
         ],
     )  # fmt: skip

@@ -46,6 +46,8 @@ def test_two_sources_without_a_reconcile_section_are_one_pair_by_record_key(tmp_
     assert pair.compare.amount.tolerance == Decimal(0)
     assert spec.reconcile.tolerance_percent == Decimal(0)
     assert spec.reconcile.severity.critical_percent == Decimal(5)
+    assert spec.reconcile.severity.min_amount == Decimal(0)
+    assert pair.duplicates.copy_within == timedelta(minutes=5)
     assert pair.duplicates.near is not None and pair.duplicates.near.within == timedelta(minutes=5)
 
 
@@ -75,7 +77,8 @@ def test_the_old_match_section_points_to_reconcile(tmp_path: Path) -> None:
 def test_durations_read_as_seconds_minutes_hours_or_days(tmp_path: Path) -> None:
     near = {"within": "10m", "fields": ["customer_email", "attributes.phone"]}
     pair = {"left": "app", "right": "psp", "timing": {"late_after": "90s", "settlement_window": "2h"},
-            "rules": [{"name": "by_amount", "time_drift": "3d"}], "duplicates": {"near": near}}  # fmt: skip
+            "rules": [{"name": "by_amount", "time_drift": "3d"}],
+            "duplicates": {"copy_within": "1h", "near": near}}  # fmt: skip
 
     (parsed,) = load_spec(write_spec(tmp_path, {"pairs": [pair]})).pairs
 
@@ -83,6 +86,7 @@ def test_durations_read_as_seconds_minutes_hours_or_days(tmp_path: Path) -> None
     assert parsed.timing.settlement_window == timedelta(hours=2)
     assert parsed.rules[0].time_drift == timedelta(days=3)
     assert parsed.duplicates.near.within == timedelta(minutes=10)
+    assert parsed.duplicates.copy_within == timedelta(hours=1)
 
 
 def test_composite_keys_must_have_as_many_fields_on_each_side(tmp_path: Path) -> None:
@@ -115,9 +119,11 @@ def test_a_float_tolerance_stays_exact(tmp_path: Path) -> None:
 def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
     reconcile = {
         "tolerance_percent": 1,
+        "severity": {"critical_percent": 10, "min_amount": "20.50"},
         "stuck": [{"source": "psp", "statuses": ["processing"], "older_than": "30m"}],
         "pairs": [
             {"left": "app", "right": "psp", "compare": {"status": {"left": {"paid": "succeeded"}}},
+             "duplicates": {"copy_within": "30s"},
              "rules": [{"name": "by_amount", "amount_tolerance": "0.01", "time_drift": "1h",
                         "reference": "contains"}]},
             {"left": "psp", "right": "bank", "group": {"side": "left", "by": "group_key"},
@@ -142,6 +148,9 @@ def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
     )
     assert records["left_stuck_statuses"] is None
     assert records["tolerance_percent"] == Decimal(1)
+    assert (records["critical_percent"], records["critical_min_amount"]) == (Decimal(10), Decimal("20.50"))
+    assert records["copy_within"] == timedelta(seconds=30)
+    assert grouped["copy_within"] == timedelta(minutes=5)
     # The grouped side is keyed by what it is grouped by.
     assert (grouped["left_keys"], grouped["right_keys"], grouped["group_side"]) == (
         ["group_key"],
@@ -156,6 +165,7 @@ def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
     )
     assert balances["amount_tolerance"] == Decimal("0.00000001")
     assert balances["near_fields"] is None
+    assert (balances["copy_within"], balances["critical_min_amount"]) == (timedelta(0), Decimal("20.50"))
 
 
 def test_a_grouped_pair_needs_a_single_key_field(tmp_path: Path) -> None:
@@ -165,3 +175,17 @@ def test_a_grouped_pair_needs_a_single_key_field(tmp_path: Path) -> None:
 
     assert "field 'reconcile.pairs.0'" in message
     assert "give the other side one key field" in message
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ({"severity": {"min_amount": "-1"}}, "reconcile.severity.min_amount"),
+        ({"pairs": [{"left": "app", "right": "psp", "duplicates": {"copy_within": "-5m"}}]},
+         "reconcile.pairs.0.duplicates.copy_within"),
+    ],
+)  # fmt: skip
+def test_a_negative_min_amount_or_copy_window_is_located(tmp_path: Path, section: dict, field: str) -> None:
+    message = load_error(write_spec(tmp_path, section))
+
+    assert f"field '{field}'" in message

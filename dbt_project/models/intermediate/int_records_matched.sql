@@ -27,7 +27,11 @@
     unit per pair, and every unit has exactly one outcome (docs/matching.md).
 
     Order of work, all set-based:
-      1. repeated keys: the earliest record of a key is kept, the others are `duplicate`;
+      1. repeated keys: the earliest record of a key is kept; when the other
+         side has the key, a later one that looks like a copy of the kept one
+         (same currency and amount, at most copy_within later) is `duplicate`,
+         any other later one goes on alone (steps 4-6); when the other side
+         lacks the key, every record of it goes on alone;
       2. grouped sides are summed per key;
       3. key match: equal keys, one to one;
       4. near duplicates among what is left (an earlier same-side record with
@@ -204,27 +208,57 @@ unusual_keys as (
 
 ),
 
--- The earliest record of a repeated key on each side is kept.
+-- The earliest record of a repeated key on each side is kept. A later one is a
+-- `duplicate` only when there is something to duplicate (the other side has the
+-- key) and it looks like a copy of the kept record; a later record that differs
+-- (an unrelated bank line sharing a reference) is a record of its own.
 repeated_occurrences as (
 
     select
-        all_records.pair,
-        all_records.pair_record_id,
-        row_number() over (
+        pair,
+        pair_record_id,
+        key_occurrence,
+        key_occurrence > 1
+            and has_counterpart
+            and currency = kept_currency
+            and amount = kept_amount
+            and occurred_at - kept_occurred_at <= copy_within
+            as is_key_duplicate
+
+    from (
+        select
+            all_records.pair,
+            all_records.pair_record_id,
+            all_records.currency,
+            all_records.amount,
+            all_records.occurred_at,
+            settings.copy_within,
+            case all_records.side
+                when 'left' then unusual_keys.is_on_right
+                else unusual_keys.is_on_left
+            end as has_counterpart,
+            row_number() over occurrences as key_occurrence,
+            first_value(all_records.currency) over occurrences as kept_currency,
+            first_value(all_records.amount) over occurrences as kept_amount,
+            first_value(all_records.occurred_at) over occurrences as kept_occurred_at
+
+        from all_records
+        inner join unusual_keys
+            on all_records.pair = unusual_keys.pair
+            and all_records.match_key = unusual_keys.match_key
+        inner join settings
+            on all_records.pair = settings.pair
+        where not all_records.is_grouped
+            and (
+                (all_records.side = 'left' and unusual_keys.left_singles > 1)
+                or (all_records.side = 'right' and unusual_keys.right_singles > 1)
+            )
+        window occurrences as (
             partition by all_records.pair, all_records.side, all_records.match_key
             order by all_records.occurred_at, all_records.record_key, all_records.origin,
                 all_records.origin_line_number, all_records.pair_record_id
-        ) as key_occurrence
-
-    from all_records
-    inner join unusual_keys
-        on all_records.pair = unusual_keys.pair
-        and all_records.match_key = unusual_keys.match_key
-    where not all_records.is_grouped
-        and (
-            (all_records.side = 'left' and unusual_keys.left_singles > 1)
-            or (all_records.side = 'right' and unusual_keys.right_singles > 1)
         )
+    ) as occurrences
 
 ),
 
@@ -236,7 +270,8 @@ ranked as not materialized (
         all_records.*,
         case when all_records.match_key is not null and not all_records.is_grouped then
             coalesce(repeated_occurrences.key_occurrence, 1)
-        end as key_occurrence
+        end as key_occurrence,
+        coalesce(repeated_occurrences.is_key_duplicate, false) as is_key_duplicate
 
     from all_records
     left join repeated_occurrences
@@ -254,7 +289,7 @@ side_units as (
         pair_record_id as unit_key,
         match_key,
         false as is_group,
-        coalesce(key_occurrence, 1) > 1 as is_duplicate,
+        is_key_duplicate as is_duplicate,
         coalesce(key_occurrence, 1) as key_occurrence,
         1 as record_count,
         record_key as record_keys,
@@ -269,7 +304,8 @@ side_units as (
         near_key,
         is_stuck,
         carried_from_run_id,
-        carried_outcome
+        carried_outcome,
+        case when carried_from_run_id is not null then abs(amount) else 0 end as carried_gross_amount
 
     from ranked
     where not is_grouped or match_key is null
@@ -297,7 +333,8 @@ side_units as (
         null as near_key,
         bool_or(is_stuck) as is_stuck,
         min(carried_from_run_id) as carried_from_run_id,
-        min(carried_outcome) as carried_outcome
+        min(carried_outcome) as carried_outcome,
+        coalesce(sum(abs(amount)) filter (where carried_from_run_id is not null), 0) as carried_gross_amount
 
     from ranked
     where is_grouped and match_key is not null
@@ -306,21 +343,24 @@ side_units as (
 ),
 
 -- Not materialized: a filtered scan of side_units, not a second copy of it.
+-- Only a key's kept (first) unit takes part in the key match.
 left_units as not materialized (
 
-    select * from side_units where side = 'left' and not is_duplicate
+    select * from side_units where side = 'left' and key_occurrence = 1
 
 ),
 
 right_units as not materialized (
 
-    select * from side_units where side = 'right' and not is_duplicate
+    select * from side_units where side = 'right' and key_occurrence = 1
 
 ),
 
--- 3. Key match. Keys are unique per side by now, so this is one to one; the
+-- 3. Key match. Kept keys are unique per side, so this is one to one; the
 -- matched units are built in this same join (matched_units, below), and what
--- it leaves is found by anti-joins on the key, never by joining back by id.
+-- it leaves is found by anti-joins on the key, never by joining back by id:
+-- units without a key, units whose key the other side lacks (every record of a
+-- repeated one), and the later records of a repeated key that are not copies.
 unmatched_by_key as (
 
     select side_units.*
@@ -336,7 +376,8 @@ unmatched_by_key as (
         and side_units.match_key = unusual_keys.match_key
     where not side_units.is_duplicate
         and (
-            (side_units.side = 'left' and not unusual_keys.is_on_right)
+            side_units.key_occurrence > 1
+            or (side_units.side = 'left' and not unusual_keys.is_on_right)
             or (side_units.side = 'right' and not unusual_keys.is_on_left)
         )
 
@@ -359,7 +400,7 @@ near_duplicates as (
         and later.currency = earlier.currency
     where not later.is_group
         and not earlier.is_grouped
-        and coalesce(earlier.key_occurrence, 1) = 1
+        and not earlier.is_key_duplicate
         and earlier.pair_record_id <> later.unit_key
         and abs(later.amount - earlier.amount) <= settings.near_amount_tolerance
         and later.occurred_at - earlier.occurred_at <= settings.near_within
@@ -630,6 +671,7 @@ classified_lone as (
         lone_units.pair_kind,
         lone_units.is_group,
         lone_units.unit_key,
+        lone_units.carried_gross_amount,
         lone_units.key_occurrence,
         lone_units.match_key,
         lone_units.record_count,
@@ -658,7 +700,7 @@ carried_records_out as (
 
     select pair, unit_key, jsonb_agg(record order by record ->> 'pair_record_id') as unit_records
     from (
-        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' as record
+        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' - 'is_key_duplicate' as record
         from classified_lone as lone
         inner join ranked
             on lone.pair = ranked.pair
@@ -668,7 +710,7 @@ carried_records_out as (
 
         union all
 
-        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' as record
+        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' - 'is_key_duplicate' as record
         from classified_lone as lone
         inner join ranked
             on lone.pair = ranked.pair
@@ -713,6 +755,8 @@ units as (
         is_left_carried,
         is_right_carried,
         carried_outcome,
+        left_carried_gross_amount,
+        right_carried_gross_amount,
         case
             when outcome in ('matched', 'matched_within_tolerance', 'late', 'attribute_mismatch') then 0
             when outcome in ('amount_mismatch', 'group_mismatch', 'balance_mismatch') then abs(amount_difference)
@@ -756,6 +800,8 @@ units as (
         is_left_carried,
         is_right_carried,
         carried_outcome,
+        case when side = 'left' then carried_gross_amount else 0 end as left_carried_gross_amount,
+        case when side = 'right' then carried_gross_amount else 0 end as right_carried_gross_amount,
         abs(classified_lone.amount) as discrepancy_amount,
         carried_records_out.unit_records,
         -- Lone units can share class and keys (a key repeated three times, a record key
@@ -815,6 +861,8 @@ final as (
         units.carried_from_run_id,
         units.is_left_carried,
         units.is_right_carried,
+        units.left_carried_gross_amount,
+        units.right_carried_gross_amount,
         -- A record still missing as it was in the run it came from is an open
         -- break seen again, not a new discrepancy of this run.
         coalesce(units.carried_outcome = 'missing' and units.outcome = 'missing', false)

@@ -28,8 +28,11 @@ breaks as (
         units.pair,
         units.unit_id as break_id,
         units.outcome as break_class,
+        -- Against the row's base volume; nothing is critical while the row's
+        -- discrepancy is below the spec's severity.min_amount.
         case
-            when units.discrepancy_amount > summary.critical_percent / 100 * summary.gross_amount
+            when units.discrepancy_amount > summary.critical_percent / 100 * summary.base_amount
+                and summary.discrepancy_amount >= summary.critical_min_amount
                 then 'critical'
             else 'warning'
         end as severity,

@@ -1,5 +1,13 @@
 {#- One row per pair per currency per run: what each side holds, how its units
-    came out, the discrepancy and the status and severity it gives. -#}
+    came out, the discrepancy and the status and severity it gives.
+    The percentage that decides them is over a base volume that means
+    something in a quiet window: the run's own records, the records carried
+    into it, and, for a window shorter than a day, what the spec's published
+    runs of the 24 hours before reconciled. A currency mismatch is counted on
+    both of its currencies' rows (docs/matching.md). -#}
+
+{%- set window_start = "cast(" ~ sql_string_literal(var('window_start')) ~ " as timestamptz)" -%}
+{%- set window_end = "cast(" ~ sql_string_literal(var('window_end')) ~ " as timestamptz)" -%}
 
 -- depends_on: {{ ref('int_records_reconciled_earlier') }}
 with
@@ -45,35 +53,115 @@ side_totals as (
 
 ),
 
+-- Each unit on the row of its currency (its left one, else its right one), and,
+-- when its right side is in another currency, on that currency's row too: a
+-- currency mismatch is counted there as well (with its right amount as the
+-- discrepancy), and the right side's carried volume is that currency's. One scan
+-- of the units: the second line is a lateral row, not a second read.
+unit_lines as (
+
+    select
+        units.pair,
+        lines.currency,
+        lines.is_second_line,
+        -- A unit's outcome counts on its own row; on a second line only a currency mismatch does.
+        case when not lines.is_second_line or units.outcome = 'currency_mismatch' then units.outcome end
+            as counted_outcome,
+        (not lines.is_second_line or units.outcome = 'currency_mismatch')
+            and units.is_break and not units.is_carried_break as is_new_break,
+        not lines.is_second_line and units.is_carried_break as is_carried_break,
+        units.missing_in = units.left_source as is_missing_in_left,
+        units.missing_in = units.right_source as is_missing_in_right,
+        case when lines.is_second_line then abs(units.right_amount) else units.discrepancy_amount end
+            as discrepancy_amount,
+        abs(coalesce(units.left_amount, units.right_amount)) as lone_amount,
+        case when lines.is_second_line then 0 else units.left_carried_gross_amount end
+            as left_carried_gross_amount,
+        case
+            when lines.is_second_line or units.right_currency is not distinct from units.currency
+                then units.right_carried_gross_amount
+            else 0
+        end as right_carried_gross_amount
+
+    from units
+    cross join lateral (
+        values (units.currency, false), (units.right_currency, true)
+    ) as lines (currency, is_second_line)
+    where not lines.is_second_line
+        or units.right_currency <> units.currency
+
+),
+
 outcome_totals as (
 
     select
         pair,
         currency,
-        count(*) filter (where outcome = 'matched') as matched_count,
-        count(*) filter (where outcome = 'matched_within_tolerance') as matched_within_tolerance_count,
-        count(*) filter (where outcome = 'amount_mismatch') as amount_mismatch_count,
-        count(*) filter (where outcome = 'currency_mismatch') as currency_mismatch_count,
-        count(*) filter (where outcome = 'status_mismatch') as status_mismatch_count,
-        count(*) filter (where outcome = 'attribute_mismatch') as attribute_mismatch_count,
-        count(*) filter (where outcome = 'late') as late_count,
-        count(*) filter (where outcome = 'missing' and missing_in = left_source) as missing_in_left_count,
-        count(*) filter (where outcome = 'missing' and missing_in = right_source) as missing_in_right_count,
-        count(*) filter (where outcome = 'pending') as pending_count,
-        count(*) filter (where outcome = 'duplicate') as duplicate_count,
-        count(*) filter (where outcome = 'near_duplicate') as near_duplicate_count,
-        count(*) filter (where outcome = 'group_mismatch') as group_mismatch_count,
-        count(*) filter (where outcome = 'balance_mismatch') as balance_mismatch_count,
-        count(*) filter (where outcome = 'stuck') as stuck_count,
-        count(*) filter (where is_break and not is_carried_break) as break_count,
+        count(*) filter (where counted_outcome = 'matched') as matched_count,
+        count(*) filter (where counted_outcome = 'matched_within_tolerance') as matched_within_tolerance_count,
+        count(*) filter (where counted_outcome = 'amount_mismatch') as amount_mismatch_count,
+        count(*) filter (where counted_outcome = 'currency_mismatch') as currency_mismatch_count,
+        count(*) filter (where counted_outcome = 'status_mismatch') as status_mismatch_count,
+        count(*) filter (where counted_outcome = 'attribute_mismatch') as attribute_mismatch_count,
+        count(*) filter (where counted_outcome = 'late') as late_count,
+        count(*) filter (where counted_outcome = 'missing' and is_missing_in_left) as missing_in_left_count,
+        count(*) filter (where counted_outcome = 'missing' and is_missing_in_right) as missing_in_right_count,
+        count(*) filter (where counted_outcome = 'pending') as pending_count,
+        count(*) filter (where counted_outcome = 'duplicate') as duplicate_count,
+        count(*) filter (where counted_outcome = 'near_duplicate') as near_duplicate_count,
+        count(*) filter (where counted_outcome = 'group_mismatch') as group_mismatch_count,
+        count(*) filter (where counted_outcome = 'balance_mismatch') as balance_mismatch_count,
+        count(*) filter (where counted_outcome = 'stuck') as stuck_count,
+        count(*) filter (where is_new_break) as break_count,
         count(*) filter (where is_carried_break) as carried_break_count,
-        coalesce(sum(discrepancy_amount) filter (where is_break and not is_carried_break), 0)
-            as discrepancy_amount,
-        coalesce(sum(abs(coalesce(left_amount, right_amount))) filter (where outcome = 'pending'), 0)
-            as pending_amount
+        count(*) filter (where is_new_break and is_second_line) as cross_currency_break_count,
+        coalesce(sum(discrepancy_amount) filter (where is_new_break), 0) as discrepancy_amount,
+        coalesce(sum(lone_amount) filter (where counted_outcome = 'pending'), 0) as pending_amount,
+        -- The records carried into the run (left pending or missing by the run before).
+        coalesce(sum(left_carried_gross_amount), 0) as left_carried_gross_amount,
+        coalesce(sum(right_carried_gross_amount), 0) as right_carried_gross_amount
 
-    from units
+    from unit_lines
     group by pair, currency
+
+),
+
+-- A window shorter than a day (a 15-minute spec at night) is judged against the
+-- volume of the day behind it too: what the spec's published runs of the 24
+-- hours before this window reconciled, per pair and currency.
+earlier_totals as (
+
+{% if is_incremental() %}
+    select
+        earlier.pair,
+        earlier.currency,
+        sum(earlier.gross_amount) as earlier_gross_amount
+
+    from {{ this }} as earlier
+    inner join {{ source('reconciliation_pipeline', 'runs') }} as runs
+        on earlier.run_id = runs.run_id
+    where earlier.spec = {{ sql_string_literal(var('spec')) }}
+        and runs.status in ('success', 'discrepancy_found')
+        and earlier.window_end <= {{ window_start }}
+        and earlier.window_start >= {{ window_start }} - interval '1 day'
+        and {{ window_end }} - {{ window_start }} < interval '1 day'
+    group by 1, 2
+{% else %}
+    select
+        cast(null as text) as pair,
+        cast(null as text) as currency,
+        cast(null as numeric) as earlier_gross_amount
+    where false
+{% endif %}
+
+),
+
+-- Every currency the pair has a row for.
+pair_currencies as (
+
+    select pair, currency from outcome_totals
+    union
+    select pair, currency from side_totals
 
 ),
 
@@ -86,7 +174,7 @@ summary as (
         cast({{ sql_string_literal(var('window_end')) }} as timestamptz) as window_end,
         settings.pair,
         settings.pair_kind,
-        coalesce(outcome_totals.currency, side_totals.currency) as currency,
+        pair_currencies.currency,
         settings.left_source,
         settings.right_source,
         coalesce(side_totals.left_record_count, 0) as left_record_count,
@@ -112,21 +200,36 @@ summary as (
         coalesce(outcome_totals.stuck_count, 0) as stuck_count,
         coalesce(outcome_totals.break_count, 0) as break_count,
         coalesce(outcome_totals.carried_break_count, 0) as carried_break_count,
+        coalesce(outcome_totals.cross_currency_break_count, 0) as cross_currency_break_count,
         coalesce(outcome_totals.pending_amount, 0) as pending_amount,
         coalesce(outcome_totals.discrepancy_amount, 0) as discrepancy_amount,
         greatest(coalesce(side_totals.left_gross_amount, 0), coalesce(side_totals.right_gross_amount, 0))
             as gross_amount,
+        coalesce(outcome_totals.left_carried_gross_amount, 0) as left_carried_gross_amount,
+        coalesce(outcome_totals.right_carried_gross_amount, 0) as right_carried_gross_amount,
+        coalesce(earlier_totals.earlier_gross_amount, 0) as earlier_gross_amount,
+        greatest(
+            coalesce(side_totals.left_gross_amount, 0) + coalesce(outcome_totals.left_carried_gross_amount, 0),
+            coalesce(side_totals.right_gross_amount, 0) + coalesce(outcome_totals.right_carried_gross_amount, 0)
+        ) + coalesce(earlier_totals.earlier_gross_amount, 0) as base_amount,
         settings.tolerance_percent,
-        settings.critical_percent
+        settings.critical_percent,
+        settings.critical_min_amount
 
     -- A currency can have records but no unit of its own (a currency mismatch is one unit, in one
-    -- of its currencies): a full join keeps every record counted in its own currency's row.
-    from outcome_totals
-    full outer join side_totals
-        on outcome_totals.pair = side_totals.pair
-        and outcome_totals.currency = side_totals.currency
+    -- of its currencies): every record is counted in its own currency's row.
+    from pair_currencies
     inner join settings
-        on coalesce(outcome_totals.pair, side_totals.pair) = settings.pair
+        on pair_currencies.pair = settings.pair
+    left join outcome_totals
+        on pair_currencies.pair = outcome_totals.pair
+        and pair_currencies.currency = outcome_totals.currency
+    left join side_totals
+        on pair_currencies.pair = side_totals.pair
+        and pair_currencies.currency = side_totals.currency
+    left join earlier_totals
+        on pair_currencies.pair = earlier_totals.pair
+        and pair_currencies.currency = earlier_totals.currency
 
 ),
 
@@ -135,7 +238,7 @@ with_percent as (
     select
         *,
         case
-            when gross_amount > 0 then round(discrepancy_amount / gross_amount * 100, 4)
+            when base_amount > 0 then round(discrepancy_amount / base_amount * 100, 4)
             when discrepancy_amount > 0 then 100
             else 0
         end as discrepancy_percent
@@ -155,7 +258,8 @@ final as (
             else 'discrepancy_found'
         end as status,
         case
-            when discrepancy_percent > critical_percent then 'critical'
+            when discrepancy_percent > critical_percent and discrepancy_amount >= critical_min_amount
+                then 'critical'
             when break_count > 0 and discrepancy_percent > tolerance_percent then 'warning'
             when break_count > 0 then 'info'
             else 'ok'

@@ -34,6 +34,7 @@ renamed as (
         settlement_window,
 
         -- duplicates
+        copy_within,
         near_fields,
         near_within,
         near_amount_tolerance,
@@ -47,7 +48,8 @@ renamed as (
 
         -- run thresholds
         tolerance_percent,
-        critical_percent
+        critical_percent,
+        critical_min_amount
 
     from source
 

@@ -249,3 +249,8 @@ create table if not exists staging.pair_settings (
     written_at timestamptz not null default now(),
     primary key (run_id, pair)
 );
+-- A repeated key's copy window (duplicates.copy_within) and the amount below which nothing is
+-- critical (severity.min_amount), added after the table: warehouses created earlier get them here.
+alter table staging.pair_settings
+    add column if not exists copy_within interval not null default '0',
+    add column if not exists critical_min_amount numeric not null default 0;
