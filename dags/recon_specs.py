@@ -20,7 +20,7 @@ after load, `validate_results` after dbt; every outcome lands in `reconciliation
 PagerDuty only above that line, one incident per spec and day (`recon/<spec>/<date>`), resolved when a
 later run of the day is no longer critical; through `reconciliation.alert_outbox` (docs/alerts.md).
 
-**On failure**: a task that fails after its retries (or at once: a critical integrity rule, bad credentials)
+**On failure**: a task that fails after its retries (or at once: a rule with `on_fail: stop`, bad credentials)
 marks the run `error` in `reconciliation.runs`, publishes nothing, and posts to Slack and pages on-call with
 the task, the error and the log link (`RunFailureNotifier`). Every task is safe to retry: each write is keyed
 by the run (spec, window) and replaces what an earlier try wrote.

@@ -146,11 +146,12 @@ def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path,
         print(f"  {label:<40} {got[key]:>4}  ({expected[key]}){mark}")
     print(f"  quarantined rows: {quarantined}")
     failures = run["integrity_failures"] or []
-    print(f"\nintegrity rules failed (the run goes on below critical): {len(failures) or 'none'}")
+    print(f"\nintegrity rules failed (severity: how loud; on_fail: what it did): {len(failures) or 'none'}")
     for failure in failures:
         where = f" on {failure['source']}" if failure["source"] else ""
         rows = f"{failure['unexpected_count']} row{'' if failure['unexpected_count'] == 1 else 's'}"
-        print(f"  {failure['severity']:<8} {failure['rule_name']}{where}: {rows}")
+        outcome = f"{failure['severity']:<8} {failure.get('on_fail') or '':<10}"
+        print(f"  {outcome} {failure['rule_name']}{where}: {rows}")
     print(f"  Great Expectations Data Docs: open {DATA_DOCS_DIR / 'recon.html'} in a browser")
     print("\nrecommendations:")
     for sentence in run["recommendations"] or []:

@@ -11,8 +11,9 @@ Shape of a scenario (``s``) for a day ``D``, window ``[D 00:00, D+1 00:00)`` UTC
 * ``s.missing_internally`` of those charges have no CSV row.
 * ``s.amount_mismatches`` rows differ from Stripe by clearly more than 0.01 major units.
 * ``s.within_tolerance`` rows differ by exactly 0.01 major units; a 0.01 tolerance must match them.
-* ``s.negative_amounts`` rows carry the negated Stripe amount. They are not reported as breaks: such an
-  export is corrupt, and the integrity gate must stop the run before any matching happens.
+* ``s.negative_amounts`` rows carry the negated Stripe amount. They are not among the injected breaks:
+  the default ``amount_not_negative`` rule (critical, on_fail: mark) reports them and pages, and the
+  matching finds each an amount mismatch.
 * ``s.missing_in_stripe`` extra CSV rows reference well-formed charge ids that Stripe never issued.
 * ``s.neighbour_day_charges`` Stripe-only charges fall just outside the window (several exactly at
   ``D+1 00:00:00``, several at ``D-1 23:59:59``); a window-filtered extract must ignore them.

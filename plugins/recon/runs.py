@@ -32,14 +32,20 @@ def start_run(conn: psycopg.Connection, window: RunWindow, airflow_run_id: str |
 
 
 SEVERITY_ORDER = ("ok", "info", "warning", "critical")
+# A failed integrity rule's severity as a run severity: critical pages (as a critical pair does), high
+# and medium post to Slack like a discrepancy, low is listed in a message posted anyway (as GX's
+# Data Docs show them: critical, warning, info).
+RULE_SEVERITY = {"critical": "critical", "high": "warning", "medium": "warning", "low": "info"}
 
 
 def publish_run(conn: psycopg.Connection, window: RunWindow, words: Words | None = None) -> str:
     """Fill in the run's status, severity, totals, counts and recommendations from the dbt marts, and
-    the integrity rules it failed (none critical, or it would not be published). ``words`` is what the
-    spec says about its sources and pairs (``spec_words(spec)``); without it the sentences are generic.
+    the integrity rules it failed (none set to stop the run, or it would not be published). ``words`` is
+    what the spec says about its sources and pairs (``spec_words(spec)``); without it the sentences are
+    generic.
 
-    A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst one.
+    A run is ``discrepancy_found`` when any pair and currency is; its severity is the worst of its
+    pairs and currencies and of its failed rules (``RULE_SEVERITY``).
     """
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
@@ -58,10 +64,12 @@ def publish_run(conn: psycopg.Connection, window: RunWindow, words: Words | None
         pending = sum(r["pending_count"] for r in summary)
         still_open = sum(r["carried_break_count"] for r in summary)
         totals = [{key: row[key] for key in TOTAL_COLUMNS} for row in summary]
-        # Non-critical integrity failures do not stop a run: the run carries them for its readers.
+        # Rules that failed without stopping the run (on_fail mark or quarantine): the run carries them
+        # for its readers, and each is as loud as its severity (RULE_SEVERITY).
         cur.execute(
             """
-            select rule_name, severity, checkpoint, source, unexpected_count, unexpected_percent
+            select rule_name, severity, on_fail, checkpoint, source, unexpected_count, unexpected_percent,
+                   sample_record_ids
             from reconciliation.integrity_results
             where run_id = %s and not is_success
             order by array_position(array['critical', 'high', 'medium', 'low'], severity), rule_name, source
@@ -69,6 +77,10 @@ def publish_run(conn: psycopg.Connection, window: RunWindow, words: Words | None
             (window.run_id,),
         )
         integrity = json.loads(json.dumps(cur.fetchall(), default=str))
+        severity = max(
+            [severity, *(RULE_SEVERITY[failure["severity"]] for failure in integrity)],
+            key=SEVERITY_ORDER.index,
+        )
         cur.execute(
             """
             update reconciliation.runs set

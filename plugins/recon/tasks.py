@@ -48,8 +48,10 @@ def extract(spec: Spec, source_name: str, run: dict[str, str]) -> dict[str, Any]
 
 
 def validate(spec: Spec, run: dict[str, str], checkpoint: str, default_docs_dir: str) -> dict[str, Any]:
-    """Run one integrity checkpoint (``staging`` after load, ``results`` after dbt) and store it;
-    raise, stopping the run without retries, when a critical rule fails.
+    """Run one integrity checkpoint (``staging`` after load, ``results`` after dbt) and store it; move
+    the rows of ``on_fail: quarantine`` rules to staging.quarantine (before dbt, in the same
+    transaction as the results); raise, stopping the run without retries, when a rule whose
+    ``on_fail`` is ``stop`` failed (the error lists every failed rule).
 
     Data Docs go to ``RECON_DATA_DOCS_DIR`` (read now, not when the DAG is parsed), else the default.
     """
@@ -57,12 +59,14 @@ def validate(spec: Spec, run: dict[str, str], checkpoint: str, default_docs_dir:
     from pathlib import Path
 
     from recon import warehouse
-    from recon.integrity import validate
+    from recon.integrity import quarantine, validate
     from recon.staging.partitions import analyze_run
 
     window = RunWindow.from_dict(run)
     if checkpoint == "staging":
         with warehouse.connect(spec.warehouse_connection) as conn:
+            # A retry checks the run as it was loaded: rows an earlier try moved go back first.
+            quarantine.restore(conn, window)
             analyze_run(conn, window)  # statistics for the checks and the matching joins
     results = validate.run_checkpoint(
         spec,
@@ -71,16 +75,23 @@ def validate(spec: Spec, run: dict[str, str], checkpoint: str, default_docs_dir:
         warehouse.sqlalchemy_url(spec.warehouse_connection),
         Path(os.environ.get("RECON_DATA_DOCS_DIR") or default_docs_dir),
     )
-    with warehouse.connect(spec.warehouse_connection) as conn:
+    stops = any(not result.success and result.on_fail == "stop" for result in results)
+    with warehouse.connect(spec.warehouse_connection) as conn, conn.transaction():
         validate.store_results(conn, window, checkpoint, results)
+        # A run that stops matches nothing: its rows stay where they were loaded.
+        moved = 0 if stops else quarantine.move(conn, spec, window, results)
     try:
-        validate.raise_on_critical(checkpoint, results)
+        validate.raise_on_stop(checkpoint, results)
     except validate.IntegrityError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         # The same rows would fail again: fail now instead of spending the retries.
         raise AirflowFailException(str(exc)) from exc
-    return {"checked": len(results), "failed": sum(not result.success for result in results)}
+    return {
+        "checked": len(results),
+        "failed": sum(not result.success for result in results),
+        "quarantined": moved,
+    }
 
 
 def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) -> dict[str, Any]:

@@ -99,6 +99,25 @@ def test_a_clean_run_says_nothing_unless_asked_to(db: psycopg.Connection) -> Non
     ]
 
 
+# A run that matched every record but failed an integrity rule: publish_run gives it the rule's loudness
+# (critical -> critical, high and medium -> warning, low -> info) and keeps its status success.
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        ("critical", [("slack", "result", None), ("pagerduty", "trigger", KEY)]),
+        ("warning", [("slack", "result", None)]),
+        ("info", []),
+    ],
+    ids=["critical_rule_pages", "high_or_medium_rule_posts", "low_rule_is_only_recorded"],
+)
+def test_a_run_without_breaks_is_told_as_loud_as_its_failed_rules(
+    db: psycopg.Connection, severity: str, expected: list[tuple]
+) -> None:
+    run = record_run(db, WINDOW, "success", severity, "0")
+
+    assert shape(plan(db, run)) == expected
+
+
 def test_the_page_uses_the_spec_severity_and_each_channel_can_be_left_out(db: psycopg.Connection) -> None:
     run = critical(db)
 

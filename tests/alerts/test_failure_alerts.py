@@ -106,6 +106,30 @@ def test_a_failed_task_marks_the_run_error_and_alerts_slack_and_on_call(
     assert "ada.lovelace" not in json.dumps(outbox_rows(db), default=str)
 
 
+def test_a_run_stopped_by_its_rules_alerts_with_every_failed_rule(
+    db: psycopg.Connection, receiver: AlertReceiver
+) -> None:
+    # The error as validate_staging raises it (tests/integrity/test_on_fail.py checks that wording).
+    rules = [
+        "- amount_not_negative on internal (stop, critical): 2 unexpected rows (1.2 %), e.g. o1, o2",
+        "- currency_iso_4217 on stripe (stop, high): 1 unexpected row (0.5 %), e.g. ch_9",
+        "- customer_email_format on internal (mark, medium): 4 unexpected rows (2.4 %), e.g. o3",
+    ]
+    error = "AirflowFailException: staging checkpoint: 2 rules set to stop the run failed (3 failed in all):"
+    runs.start_run(db, WINDOW, AIRFLOW_RUN_ID)
+
+    notify_failure(SPEC, replace(FAILURE, task_id="validate_staging", error="\n".join([error, *rules])))
+
+    event, message = (item["body"] for item in receiver.received())
+    for rule in rules:
+        name, count = rule.removeprefix("- ").split(" (")[0], rule.split("): ")[1].split(" (")[0]
+        assert f"{name} (" in event["payload"]["summary"] and count in event["payload"]["summary"], rule
+        assert rule in event["payload"]["custom_details"]["error"]
+        assert rule in slack_text(message)
+    assert "\n" not in event["payload"]["summary"]
+    assert run_row(db, WINDOW)["error_message"].splitlines()[1:] == rules
+
+
 def test_a_second_failed_task_of_the_same_attempt_alerts_no_one_again(
     db: psycopg.Connection, receiver: AlertReceiver
 ) -> None:

@@ -137,6 +137,40 @@ def test_a_trigger_summarises_spec_window_percent_and_critical_threshold() -> No
     )
 
 
+FAILURES = [
+    {"rule_name": "amount_not_negative", "severity": "critical", "on_fail": "mark", "source": "internal",
+     "unexpected_count": 3, "unexpected_percent": "0.4231"},
+    {"rule_name": "records_have_a_key", "severity": "critical", "on_fail": "quarantine", "source": "stripe",
+     "unexpected_count": 1, "unexpected_percent": "0.01"},
+    {"rule_name": "customer_email_format", "severity": "medium", "on_fail": "mark", "source": "internal",
+     "unexpected_count": 12, "unexpected_percent": "1.5"},
+]  # fmt: skip
+
+
+def test_a_trigger_names_every_critical_rule_failed_and_details_every_failed_rule() -> None:
+    event = trigger(critical_facts(integrity_failures=FAILURES), "critical", "data-team")
+
+    assert event["summary"] == (
+        "recon stripe_billing 2026-11-19: 6.04 % discrepancy (critical above 5.00 %), 1,208 breaks;"
+        " critical integrity rules failed: amount_not_negative on internal (3 rows),"
+        " records_have_a_key on stripe (1 row)"
+    )
+    assert event["custom_details"]["integrity_rules_failed"] == [
+        "critical amount_not_negative on internal: 3 rows (0.42 %)",
+        "critical records_have_a_key on stripe: 1 row (0.01 %), moved to quarantine",
+        "medium customer_email_format on internal: 12 rows (1.50 %)",
+    ]
+    assert _pagerduty_problem(events_api_body(event)) is None
+
+
+def test_a_trigger_without_failed_rules_says_nothing_of_them() -> None:
+    event = trigger(critical_facts(), "critical", "data-team")
+
+    assert "integrity" not in event["summary"]
+    assert event["custom_details"]["integrity_rules_failed"] == []
+    assert event["custom_details"]["quarantined_rows"] == 0
+
+
 def test_a_trigger_summary_is_cut_to_pagerdutys_limit() -> None:
     event = trigger(critical_facts(spec="stripe_" + "billing" * 300), "critical", "data-team")
 
@@ -304,6 +338,24 @@ def test_a_failure_pages_under_the_days_failure_key() -> None:
         "error": "UniqueViolation: duplicate key for a***@e***.com",
     }
     assert event["links"] == [{"href": LOG_URL, "text": "Task log in Airflow"}]
+
+
+def test_a_failure_that_lists_several_rules_is_summarised_on_one_line() -> None:
+    error = (
+        "AirflowFailException: staging checkpoint: 1 rule set to stop the run failed (2 failed in all):\n"
+        "- amount_not_negative on internal (stop, critical): 2 unexpected rows (1.2 %), e.g. o1, o2\n"
+        "- customer_email_format on internal (mark, medium): 1 unexpected row (0.6 %), e.g. o3"
+    )
+
+    event = failure_event(error)
+
+    assert event["summary"] == (
+        "recon stripe_billing 2026-11-19: the reconciliation failed in load_staging: AirflowFailException:"
+        " staging checkpoint: 1 rule set to stop the run failed (2 failed in all):"
+        " amount_not_negative on internal (stop, critical): 2 unexpected rows (1.2 %), e.g. o1, o2;"
+        " customer_email_format on internal (mark, medium): 1 unexpected row (0.6 %), e.g. o3"
+    )
+    assert event["custom_details"]["error"] == error  # as the task said it, one rule a line
 
 
 def test_a_failure_is_a_valid_events_api_v2_body_even_with_a_long_error() -> None:

@@ -472,37 +472,57 @@ def test_slack_control_characters_in_data_are_escaped() -> None:
     assert f"<{AIRFLOW_URL}|Airflow run>" in context_text(message)  # links themselves stay links
 
 
-def test_integrity_failures_and_quarantined_rows_are_listed_when_present() -> None:
-    failures = [
-        {
-            "rule_name": "email_is_valid",
-            "severity": "medium",
-            "checkpoint": "after_load",
-            "source": "internal",
-            "unexpected_count": 1234,
-            "unexpected_percent": "10.2",
-        },
-        {
-            "rule_name": "breaks_have_a_side",
-            "severity": "low",
-            "checkpoint": "after_dbt",
-            "source": None,
-            "unexpected_count": 1,
-            "unexpected_percent": "0.01",
-        },
-    ]
+# As publish_run stores them: loudest first, with what each failure did.
+FAILURES = [
+    {"rule_name": "amount_not_negative", "severity": "critical", "on_fail": "mark", "checkpoint": "staging",
+     "source": "internal", "unexpected_count": 3, "unexpected_percent": "0.4231"},
+    {"rule_name": "known_status", "severity": "high", "on_fail": "quarantine", "checkpoint": "staging",
+     "source": "internal", "unexpected_count": 1234, "unexpected_percent": "10.2"},
+    {"rule_name": "reference_format", "severity": "medium", "on_fail": "mark", "checkpoint": "staging",
+     "source": "stripe", "unexpected_count": None, "unexpected_percent": None},
+    {"rule_name": "no_duplicates", "severity": "low", "on_fail": "mark", "checkpoint": "results",
+     "source": "stripe", "unexpected_count": 1, "unexpected_percent": "0.001"},
+]  # fmt: skip
+
+
+def test_every_failed_rule_is_listed_with_its_count_and_share_and_quarantined_rows_apart() -> None:
     facts = run_facts(
-        run_row(integrity_failures=failures), SUMMARY, BREAKS, quarantined=2, links=Links(AIRFLOW_URL)
+        run_row(integrity_failures=FAILURES), SUMMARY, BREAKS, quarantined=2, links=Links(AIRFLOW_URL)
     )
 
     message = result_message(facts)
 
     assert items(section(message, "Integrity rules failed")) == [
-        "medium email_is_valid on internal: 1,234 rows",
-        "low breaks_have_a_side: 1 row",
+        "critical amount_not_negative on internal: 3 rows (0.42 %)",
+        "high known_status on internal: 1,234 rows (10.20 %), moved to quarantine",
+        "medium reference_format on stripe: could not be checked",
+        "low no_duplicates on stripe: 1 row (&lt;0.01 %)",
         "2 malformed row(s) quarantined (staging.quarantine)",
     ]
+    assert message["text"] == (
+        "stripe_billing 2026-11-19: 6 breaks, 0.00 % discrepancy; 4 integrity rules failed"
+    )
     assert_valid_block_kit(message)
+
+
+@pytest.mark.parametrize(
+    ("severity", "colour"),
+    [("critical", RED), ("warning", "#FFA500"), ("info", GREEN)],
+    ids=["critical_rule", "high_or_medium_rule", "low_rule"],
+)
+def test_a_run_with_no_breaks_but_a_failed_rule_says_so_in_the_colour_of_its_severity(
+    severity: str, colour: str
+) -> None:
+    # publish_run sets the run's severity from its failed rules: critical, warning (high, medium), info.
+    run = run_row("success", severity, integrity_failures=FAILURES[:1])
+
+    message = result_message(run_facts(run, SUMMARY[:1], []))
+
+    assert message["text"] == "stripe_billing 2026-11-19: all records match; 1 integrity rule failed"
+    assert attachment(message)["color"] == colour
+    assert items(section(message, "Integrity rules failed")) == [
+        "critical amount_not_negative on internal: 3 rows (0.42 %)"
+    ]
 
 
 def test_quarantined_rows_alone_are_listed() -> None:

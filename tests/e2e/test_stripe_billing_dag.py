@@ -248,29 +248,43 @@ def test_a_day_under_the_critical_line_posts_orange_and_pages_nobody_even_with_s
     assert delivered[0]["body"]["attachments"][0]["color"] == "#FFA500"
 
 
-def test_a_critical_integrity_failure_stops_the_run_before_anything_is_published(
+def test_negative_amounts_are_published_as_a_critical_run_that_pages_naming_the_rule(
     billing_dag,
     warehouse: psycopg.Connection,
     warehouse_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scenario = replace(billing_example(seed=7, day=DAY), negative_amounts=2)
+    # A clean day but for two negated amounts in the app's export: the default amount_not_negative
+    # (critical, on_fail: mark) fails. Severity is how loud: the run publishes, and on-call is paged.
+    scenario = replace(billing_example(seed=7, day=DAY), **{name: 0 for name in PLANTED}, negative_amounts=2)
 
     with SandboxStack(scenario, tmp_path) as stack:
         dag_run = run_dag(billing_dag, stack, warehouse_url, monkeypatch)
         received = stack.receiver.received()
 
-    assert dag_run.state == "failed"
-    status, error = run_row(warehouse)
-    assert status == "error"
-    assert "validate_staging" in error and "amount_not_negative on internal: 2 unexpected rows" in error
-    assert warehouse.execute("select to_regclass('reconciliation.run_breaks')").fetchone() == (None,)
-    # Nothing published, but on-call hears of the failure at once (no retries), once.
-    assert_failure_alerted(received, "validate_staging", "amount_not_negative on internal")
-    assert warehouse.execute(
-        "select channel, event, status from reconciliation.alert_outbox order by channel"
-    ).fetchall() == [("pagerduty", "failure", "sent"), ("slack", "failure", "sent")]
+    assert dag_run.state == "success"
+    severity, failures, break_counts = warehouse.execute(
+        "select severity, integrity_failures, break_counts from reconciliation.runs where run_id = %s",
+        (RUN_ID,),
+    ).fetchone()
+    assert severity == "critical"
+    assert [
+        (f["rule_name"], f["source"], f["on_fail"], f["unexpected_count"])
+        for f in failures
+        if f["severity"] == "critical"
+    ] == [("amount_not_negative", "internal", "mark", 2)]
+    # Marked rows stay and are matched: each negated amount is an amount mismatch.
+    assert break_counts == {"amount_mismatch": 2}
+    assert sorted(item["channel"] for item in received) == ["pagerduty", "slack"]
+    slack = next(item["body"] for item in received if item["channel"] == "slack")
+    page = next(item["body"] for item in received if item["channel"] == "pagerduty")
+    assert slack["attachments"][0]["color"] == "#FF0000"
+    assert "critical amount_not_negative on internal: 2 rows" in json.dumps(slack)
+    assert (page["event_action"], page["dedup_key"]) == ("trigger", "recon/stripe_billing/2026-11-19")
+    assert page["payload"]["summary"].endswith(
+        "; critical integrity rules failed: amount_not_negative on internal (2 rows)"
+    )
 
 
 def test_an_unreachable_source_fails_naming_its_connection_and_publishes_nothing(

@@ -18,6 +18,15 @@ def rules_spec(name: str, rules: dict[str, Any], references: tuple[str, ...] = (
     )
 
 
+def spec_of(name: str, rules: dict[str, Any], right: dict[str, Any] | None = None, **settings: Any) -> Spec:
+    """``left`` reconciled against ``right`` (with ``right``'s extra settings), with ``rules``."""
+    base = make_spec(name, {}, **settings).model_dump(mode="json", exclude_none=True)
+    left_source, right_source = base["sources"]
+    return Spec.model_validate(
+        {**base, "sources": [left_source, {**right_source, **(right or {})}], "rules": rules}
+    )
+
+
 def result(results: list[CheckResult], rule_name: str, source: str | None) -> CheckResult:
     """The one result of ``rule_name`` on ``source`` (None: a pair invariant)."""
     found = [r for r in results if r.check.rule.rule_name == rule_name and r.check.source == source]

@@ -17,7 +17,7 @@ import pytest
 from recon.integrity.validate import (
     CheckResult,
     IntegrityError,
-    raise_on_critical,
+    raise_on_stop,
     run_checkpoint,
     store_results,
 )
@@ -114,8 +114,8 @@ def test_the_invariants_hold_on_a_run_with_every_kind_of_break(
 
     # One row per pair side, each 0 records off.
     assert (found.success, found.element_count, found.unexpected_count, found.sample) == (True, 2, 0, [])
-    assert found.severity == "critical"
-    raise_on_critical("results", results)  # must not raise
+    assert (found.severity, found.on_fail) == ("critical", "stop")
+    raise_on_stop("results", results)  # must not raise: no_duplicates failed, but it only marks
 
 
 def test_no_duplicates_counts_exactly_the_repeated_records(results: list[CheckResult]) -> None:
@@ -126,8 +126,8 @@ def test_no_duplicates_counts_exactly_the_repeated_records(results: list[CheckRe
     assert sorted(left.sample) == ["again", "thrice", "thrice"]
     assert (right.success, right.element_count, right.unexpected_count) == (False, RIGHT_COUNT, 1)
     assert right.sample == ["twice"]
-    # Duplicates are a low-severity finding: reported, never a stop.
-    assert left.severity == "low"
+    # Duplicates are a low-severity finding: reported (marked), never a stop.
+    assert (left.severity, left.on_fail) == ("low", "mark")
 
 
 @pytest.fixture
@@ -154,12 +154,19 @@ def test_a_record_missing_from_the_results_breaks_both_invariants_and_stops_the_
         # The staged count minus the accounted one.
         assert found.details["partial_unexpected_list"] == [-1], invariant
     with pytest.raises(IntegrityError) as raised:
-        raise_on_critical("results", checked)
-    assert str(raised.value) == (
-        "results checkpoint: critical rules failed:"
-        f" records_accounted_once: 1 unexpected rows (50 %), e.g. {PAIR}:left;"
-        f" counts_add_up: 1 unexpected rows (50 %), e.g. {PAIR}:left"
-    )
+        raise_on_stop("results", checked)
+    # Every failed rule, the invariants (which stop) first; no_duplicates, which only marks, after.
+    lines = str(raised.value).splitlines()
+    assert lines[:3] == [
+        "results checkpoint: 2 rules set to stop the run failed (4 failed in all):",
+        f"- records_accounted_once (stop, critical): 1 unexpected row (50 %), e.g. {PAIR}:left",
+        f"- counts_add_up (stop, critical): 1 unexpected row (50 %), e.g. {PAIR}:left",
+    ]
+    # (Samples in no particular order.) The lost record counts among the left's 10.
+    assert [line.split(", e.g.")[0] for line in lines[3:]] == [
+        "- no_duplicates on left (mark, low): 3 unexpected rows (30 %)",
+        f"- no_duplicates on right (mark, low): 1 unexpected row ({100 / RIGHT_COUNT:.4g} %)",
+    ]
 
 
 def stored(conn: psycopg.Connection, checkpoint: str) -> list[dict]:
@@ -198,6 +205,7 @@ def test_stored_results_carry_the_rule_its_outcome_and_the_sample(
         "expectation": "expect_column_values_to_be_in_set",
         "column_name": "no_duplicates",
         "severity": "low",
+        "on_fail": "mark",
         "threshold": Decimal("0"),
         "is_success": False,
         "element_count": LEFT_COUNT,

@@ -18,7 +18,7 @@ import pytest
 
 from recon.integrity.rules import DEFAULT_RULES
 from recon.integrity.suites import build_batches
-from recon.integrity.validate import CheckResult, IntegrityError, raise_on_critical, run_checkpoint
+from recon.integrity.validate import CheckResult, IntegrityError, raise_on_stop, run_checkpoint
 from recon.spec import Spec
 from recon.window import RunWindow
 from tests.dbt.harness import load_records
@@ -388,26 +388,59 @@ def test_a_rule_named_like_a_default_replaces_it(check: RunRules) -> None:
     assert (currency.severity, currency.success, currency.sample) == ("low", False, ["lower_usd"])
 
 
-@pytest.mark.parametrize("severity", ["high", "medium", "low"])
-def test_a_failed_rule_below_critical_does_not_stop_the_run(check: RunRules, severity: str) -> None:
-    checked = check({"disable": STAGING_DEFAULTS, "checks": [not_negative(severity)]})
+@pytest.mark.parametrize("on_fail", ["mark", "quarantine"])
+@pytest.mark.parametrize("severity", ["critical", "high", "medium", "low"])
+def test_a_failed_rule_stops_the_run_only_when_its_on_fail_says_so(
+    check: RunRules, severity: str, on_fail: str
+) -> None:
+    checked = check({"disable": STAGING_DEFAULTS, "checks": [not_negative(severity, on_fail)]})
     assert result(checked, "amount_not_negative", "left").success is False
 
-    raise_on_critical("staging", checked)  # must not raise
+    raise_on_stop("staging", checked)  # must not raise: severity is how loud, not whether to stop
 
 
-def test_a_failed_critical_rule_stops_the_run_naming_rule_source_and_count(check: RunRules) -> None:
-    checked = check({"disable": STAGING_DEFAULTS, "checks": [not_negative("critical")]})
+def test_a_failed_stop_rule_stops_the_run_whatever_its_severity(check: RunRules) -> None:
+    checked = check({"disable": STAGING_DEFAULTS, "checks": [not_negative("low", "stop")]})
 
     with pytest.raises(IntegrityError) as raised:
-        raise_on_critical("staging", checked)
+        raise_on_stop("staging", checked)
 
     # 1 row of LEFT's 7 (14.29 %); right passes, so it is not named.
     assert str(raised.value) == (
-        "staging checkpoint: critical rules failed: amount_not_negative on left: 1 unexpected rows (14.29 %),"
-        " e.g. negative"
+        "staging checkpoint: 1 rule set to stop the run failed (1 failed in all):\n"
+        "- amount_not_negative on left (stop, low): 1 unexpected row (14.29 %), e.g. negative"
     )
 
 
-def not_negative(severity: str) -> dict[str, Any]:
-    return {"rule": "not_negative", "field": "amount", "severity": severity, "sources": ["left", "right"]}
+def test_the_stop_error_lists_every_failed_rule_stopping_ones_first(check: RunRules) -> None:
+    # The defaults fail on LEFT as DEFAULT_BREAKS says; two of them are made to stop the run.
+    stopping = [
+        {"rule": "currency_code", "name": "currency_iso_4217", "field": "currency", "severity": "high",
+         "on_fail": "stop"},
+        {"rule": "in_window", "name": "occurred_at_in_window", "field": "occurred_at", "severity": "low",
+         "on_fail": "stop"},
+    ]  # fmt: skip
+    checked = check({"checks": stopping})
+
+    with pytest.raises(IntegrityError) as raised:
+        raise_on_stop("staging", checked)
+
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "staging checkpoint: 2 rules set to stop the run failed (6 failed in all):"
+    # Stopping rules first, then the others loudest first; within one, in the order they ran.
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "- currency_iso_4217 on left (stop, high)",
+        "- occurred_at_in_window on left (stop, low)",
+        "- record_key_not_null on left (mark, critical)",
+        "- amount_not_negative on left (mark, critical)",
+        "- occurred_at_not_future on left (mark, high)",
+        "- customer_email_format on left (mark, medium)",
+    ]
+    assert lines[2] == (
+        "- occurred_at_in_window on left (stop, low): 2 unexpected rows (28.57 %), e.g. early, tomorrow"
+    )
+
+
+def not_negative(severity: str, on_fail: str) -> dict[str, Any]:
+    return {"rule": "not_negative", "field": "amount", "severity": severity, "on_fail": on_fail,
+            "sources": ["left", "right"]}  # fmt: skip

@@ -190,6 +190,10 @@ def _spec_with_sections(sections: dict[str, Any], text: str) -> dict[str, Any]:
     used = list(dict.fromkeys(used))  # first use first, once each
     used += [f"other_{index}" for index in range(max(0, 2 - len(used)))]
     attributes = sorted(set(_ATTRIBUTE.findall(text)))
+    own = sections.get("sources")
+    if isinstance(own, list):  # a block showing one source under `sources:`: a spec needs two
+        filler = [_made_up(f"other_{index}", attributes) for index in range(max(0, 2 - len(own)))]
+        sections = {**sections, "sources": [*own, *filler]}
     return _base(sources=[_made_up(name, attributes) for name in used]) | sections
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recon.integrity.rules import DEFAULT_NAMES, Rules
-from recon.spec import SpecError, load_spec
+from recon.spec import Spec, SpecError, load_spec
 
 SPEC = """\
 name: shop
@@ -123,6 +123,92 @@ def test_every_spec_gets_the_defaults() -> None:
         "records_accounted_once",
         "counts_add_up",
     )
+
+
+def test_only_the_invariants_stop_by_default_and_severity_is_kept_apart() -> None:
+    defaults = {rule.rule_name: (rule.severity, rule.on_fail) for rule in Rules().effective()}
+
+    assert defaults == {
+        "record_key_not_null": ("critical", "mark"),
+        "amount_not_negative": ("critical", "mark"),
+        "currency_iso_4217": ("critical", "mark"),
+        "customer_email_format": ("medium", "mark"),
+        "occurred_at_not_future": ("high", "mark"),
+        "occurred_at_in_window": ("low", "mark"),
+        "no_duplicates": ("low", "mark"),
+        "records_accounted_once": ("critical", "stop"),
+        "counts_add_up": ("critical", "stop"),
+    }
+
+
+def test_a_spec_sets_what_a_failure_does_per_rule(tmp_path: Path) -> None:
+    path = spec_file(
+        tmp_path,
+        "  checks:\n"
+        "    - {rule: not_negative, name: amount_not_negative, field: amount, severity: low, on_fail: stop}\n"
+        "    - {rule: in_set, field: status, values: [paid], severity: critical, on_fail: quarantine}\n"
+        "    - {rule: no_duplicates, severity: high}\n"
+        "    - {rule: accounted_once, name: records_accounted_once, severity: high}\n",
+    )
+
+    checks = load_spec(path).rules.checks
+
+    assert [(rule.severity, rule.on_fail) for rule in checks] == [
+        ("low", "stop"),
+        ("critical", "quarantine"),
+        ("high", "mark"),
+        ("high", "stop"),  # an invariant always stops; only its loudness can change
+    ]
+
+
+CSV = {
+    "path": "/x.csv",
+    "fields": {"record_key": "id", "amount": "amount", "currency": "c", "occurred_at": "at"},
+}
+
+
+@pytest.mark.parametrize(
+    ("source", "signed", "windowed"),
+    [
+        ({"type": "sftp_csv", **CSV}, False, True),
+        ({"type": "sftp_csv", **CSV, "signed_amounts": True}, True, True),
+        # Debits load negative: signed by the mapping itself.
+        (
+            {"type": "sftp_csv", **CSV, "debit_credit": {"indicator": "dc", "debit": ["D"], "credit": ["C"]}},
+            True,
+            True,
+        ),
+        ({"type": "stripe_charges"}, False, True),
+        ({"type": "stripe_refunds"}, False, True),  # a refund's amount is what was refunded, positive
+        ({"type": "stripe_payouts", "window_by": "arrival_date"}, True, True),
+        ({"type": "stripe_balance_transactions"}, True, True),
+        ({"type": "stripe_balance_transactions", "select": "payouts"}, True, False),
+        ({"type": "stripe_balance_transactions", "signed_amounts": False}, False, True),
+    ],
+    ids=[
+        "csv",
+        "csv_signed",
+        "csv_debit_credit",
+        "charges",
+        "refunds",
+        "payouts",
+        "balance",
+        "by_payout",
+        "balance_unsigned",
+    ],
+)
+def test_a_source_knows_its_sign_convention_and_whether_its_window_is_by_occurred_at(
+    source: dict, signed: bool, windowed: bool
+) -> None:
+    spec = Spec.model_validate(
+        {"name": "shop", "description": "d", "owner": "o", "schedule": "@daily",
+         "sources": [{"name": "orders", "connection": "unused", "type": "sftp_csv", **CSV},
+                     {"name": "payments", "connection": "unused", **source}]}
+    )  # fmt: skip
+
+    payments = spec.source("payments")
+
+    assert (payments.has_signed_amounts, payments.windowed_by_occurred_at) == (signed, windowed)
 
 
 def test_an_unknown_rule_kind_names_the_rule_and_lists_the_kinds(tmp_path: Path) -> None:
@@ -276,9 +362,28 @@ def test_no_duplicates_on_a_reference_source_is_refused(tmp_path: Path) -> None:
             "threshold: 1",
             "Input should be less than 1",
         ),
+        (
+            "    - rule: positive\n      field: amount\n      severity: high\n      on_fail: skip\n",
+            "rules.checks.0.on_fail",
+            "on_fail: skip",
+            "Input should be 'stop', 'mark' or 'quarantine'",
+        ),
+        (
+            "    - rule: counts_add_up\n      severity: low\n      on_fail: mark\n",
+            "rules.checks.0",
+            "rule: counts_add_up",
+            "Value error, counts_add_up is an invariant of the results: on_fail can only be stop",
+        ),
+        (
+            "    - rule: no_duplicates\n      severity: high\n      on_fail: quarantine\n",
+            "rules.checks.0",
+            "rule: no_duplicates",
+            "Value error, no_duplicates reads the matching's results: on_fail can only be mark",
+        ),
     ],
     ids=["between_without_bounds", "between_reversed", "bad_regex", "invariant_threshold", "unknown_field",
-         "unknown_severity", "threshold_of_one"],
+         "unknown_severity", "threshold_of_one", "unknown_on_fail", "invariant_marks",
+         "duplicates_quarantine"],
 )  # fmt: skip
 def test_a_wrong_rule_names_its_field_and_line(
     tmp_path: Path, rule: str, path: str, line_text: str, problem: str

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from recon.integrity.rules import QUARANTINE_REASON
 from recon.masking import mask_email, mask_text
 from recon.window import RunWindow
 
@@ -135,7 +136,12 @@ def read_run_facts(conn: psycopg.Connection, window: RunWindow, max_breaks: int,
             (window.run_id, max_breaks),
         )
         breaks = cur.fetchall()
-        cur.execute("select count(*) as n from staging.quarantine where run_id = %s", (window.run_id,))
+        # Rows the extractors could not map; those integrity rules moved are on their rule's line.
+        cur.execute(
+            "select count(*) as n from staging.quarantine where run_id = %s"
+            " and not (reason like %s and raw_line is null)",
+            (window.run_id, QUARANTINE_REASON + "%"),
+        )
         quarantined = cur.fetchone()["n"]
     carried = sum(row.get("carried_break_count") or 0 for row in summary)
     return RunFacts(run, summary, counts, carried, breaks, quarantined, links)
@@ -216,12 +222,21 @@ def describe_break(item: dict[str, Any]) -> str:
 
 
 def integrity_lines(run: dict[str, Any]) -> list[str]:
+    """Every integrity rule the published run failed, loudest first, with its count and share:
+    ``critical amount_not_negative on sales: 3 rows (0.42 %), moved to quarantine``."""
     lines = []
     for failure in run.get("integrity_failures") or []:
         where = f" on {failure['source']}" if failure.get("source") else ""
-        count = failure["unexpected_count"]
-        rows = "row" if count == 1 else "rows"
-        lines.append(f"{failure['severity']} {failure['rule_name']}{where}: {count:,} {rows}")
+        count = failure.get("unexpected_count")
+        if count is None:
+            outcome = "could not be checked"
+        else:
+            outcome = f"{count:,} row{'' if count == 1 else 's'}"
+            if failure.get("unexpected_percent") is not None:
+                outcome += f" ({percent(Decimal(str(failure['unexpected_percent'])))})"
+        if failure.get("on_fail") == "quarantine" and count:
+            outcome += ", moved to quarantine"
+        lines.append(f"{failure['severity']} {failure['rule_name']}{where}: {outcome}")
     return lines
 
 

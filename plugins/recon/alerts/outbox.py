@@ -55,11 +55,14 @@ class Delivery:
 
 
 def result_alerts(conn: psycopg.Connection, spec: Spec, facts: RunFacts) -> list[Alert]:
-    """The alerts a published run calls for: its Slack message; a page when it is critical, or the
-    resolve of the day's open incidents once no window of that day is critical or failed any more."""
+    """The alerts a published run calls for: its Slack message (a discrepancy, or a failed rule of
+    severity medium or above); a page when it is critical (a pair and currency over the critical line,
+    or a failed critical rule), or the resolve of the day's open incidents once no window of that day
+    is critical or failed any more."""
     run, alerts = facts.run, []
     channel = spec.alerts.slack
-    if channel and (run["status"] == "discrepancy_found" or channel.notify_on_success):
+    worth_telling = run["status"] == "discrepancy_found" or run["severity"] in ("warning", "critical")
+    if channel and (worth_telling or channel.notify_on_success):
         alerts.append(Alert("slack", "result", channel.connection, slack.result_message(facts)))
     pager = spec.alerts.pagerduty
     if pager is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from recon.alerts.facts import RunFacts, describe_break, percent
+from recon.alerts.facts import RunFacts, describe_break, integrity_lines, percent
 from recon.masking import mask_text, mask_values
 
 _SUMMARY_LIMIT = 1024  # Events API v2 truncates longer summaries
@@ -28,11 +28,19 @@ def failure_dedup_key(spec: str, window_start: datetime) -> str:
 
 
 def trigger(facts: RunFacts, severity: str, owner: str) -> dict[str, Any]:
+    """A critical run's page: its discrepancy, and every integrity rule it failed (the critical ones
+    in the summary, all of them in the details)."""
     run = facts.run
     summary = (
         f"recon {facts.spec} {facts.window}: {percent(facts.discrepancy_percent)} discrepancy"
         f" (critical above {percent(facts.critical_percent)}), {facts.break_count:,} breaks"
     )
+    failures = run.get("integrity_failures") or []
+    critical_rules = [failure for failure in failures if failure["severity"] == "critical"]
+    if critical_rules:
+        summary += "; critical integrity rules failed: " + ", ".join(
+            _rule_count(failure) for failure in critical_rules
+        )
     details = {
         "run_id": run["run_id"],
         "window_start": run["window_start"].isoformat(),
@@ -54,6 +62,8 @@ def trigger(facts: RunFacts, severity: str, owner: str) -> dict[str, Any]:
         "breaks_by_class": {item.label: item.count for item in facts.counts},
         "recommendations": (run.get("recommendations") or [])[:3],
         "largest_breaks": [describe_break(item) for item in facts.breaks],
+        "integrity_rules_failed": integrity_lines(run),
+        "quarantined_rows": facts.quarantined,
     }
     return {
         "action": "trigger",
@@ -87,9 +97,10 @@ def failure(
     return {
         "action": "trigger",
         "dedup_key": failure_dedup_key(spec, window_start),
-        "summary": mask_text(f"recon {spec} {window}: the reconciliation failed in {task_id}: {error}")[
-            :_SUMMARY_LIMIT
-        ],
+        # One line: an error that lists several failed rules has one per line.
+        "summary": mask_text(
+            f"recon {spec} {window}: the reconciliation failed in {task_id}: {_one_line(error)}"
+        )[:_SUMMARY_LIMIT],
         "severity": severity,
         "source": f"recon/{spec}",
         "component": task_id,
@@ -103,6 +114,22 @@ def failure(
         },
         "links": _links(log_url, None, airflow_label="Task log in Airflow"),
     }
+
+
+def _rule_count(failure: dict[str, Any]) -> str:
+    where = f" on {failure['source']}" if failure.get("source") else ""
+    count = failure.get("unexpected_count")
+    rows = "not checked" if count is None else f"{count:,} row{'' if count == 1 else 's'}"
+    return f"{failure['rule_name']}{where} ({rows})"
+
+
+def _one_line(text: str) -> str:
+    """``a:\n- b\n- c`` as ``a: b; c``."""
+    parts = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()]
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined += (" " if joined.endswith(":") else "; ") + part
+    return joined
 
 
 def _links(airflow: str | None, dashboard: str | None, airflow_label: str = "Airflow run") -> list[dict]:

@@ -31,13 +31,18 @@ def result_message(facts: RunFacts) -> dict[str, Any]:
     """The message for a published run: ``{"text": ..., "attachments": [{"color", "blocks"}]}``."""
     run = facts.run
     found = facts.break_count > 0
-    colour = RED if facts.critical else ORANGE if run["status"] == "discrepancy_found" else GREEN
+    integrity = integrity_lines(run)
+    # Orange for a discrepancy or a failed high or medium rule (run severity warning), red for critical.
+    loud = run["status"] == "discrepancy_found" or run["severity"] == "warning"
+    colour = RED if facts.critical else ORANGE if loud else GREEN
     headline = (
         f"{facts.spec} {facts.window}: {facts.break_count:,} break{'' if facts.break_count == 1 else 's'},"
         f" {percent(facts.discrepancy_percent)} discrepancy"
         if found
         else f"{facts.spec} {facts.window}: all records match"
     )
+    if integrity:
+        headline += f"; {len(integrity)} integrity rule{'' if len(integrity) == 1 else 's'} failed"
     state = {"critical": "CRITICAL", "warning": "warning", "info": "within tolerance", "ok": "clean"}
     status_line = f"*Status:* `{run['status']}` · *severity:* {state.get(run['severity'], run['severity'])}"
     if facts.critical_percent is not None:
@@ -63,7 +68,6 @@ def result_message(facts: RunFacts) -> dict[str, Any]:
     if facts.breaks:
         lines = [f"• {_escape(describe_break(item))}" for item in facts.breaks]
         blocks.append(_section("*Largest breaks*\n" + "\n".join(lines)))
-    integrity = integrity_lines(run)
     if integrity or facts.quarantined:
         lines = [f"• {_escape(line)}" for line in integrity]
         if facts.quarantined:

@@ -54,7 +54,12 @@ def checkpoints_document(spec: Spec) -> dict[str, Any]:
             {
                 "suite": batch.suite,
                 "rules": [
-                    {"rule": check.rule.rule_name, "severity": check.rule.severity, "column": check.column}
+                    {
+                        "rule": check.rule.rule_name,
+                        "severity": check.rule.severity,
+                        "on_fail": check.rule.on_fail,
+                        "column": check.column,
+                    }
                     for check in batch.checks
                 ],
                 "query": batch.query(RUN_ID_PLACEHOLDER),

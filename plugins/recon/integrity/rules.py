@@ -1,16 +1,22 @@
-"""The spec's ``rules`` section: integrity rules, each a field, a rule, a severity and a threshold.
+"""The spec's ``rules`` section: integrity rules, each a field, a rule, a severity, a threshold and
+what a failure does (``on_fail``).
+
+Two settings, kept apart: ``severity`` says how loud a failed rule is (critical pages on-call, as a
+critical run does), ``on_fail`` what happens to the run and the rows: ``stop`` the run, ``mark`` the
+outcome and match the rows anyway, or ``quarantine`` the offending rows so they are not matched.
 
 A rule is declared, never coded: ``recon.integrity.suites`` turns each into a Great Expectations
 expectation over a query of the run's rows, and ``recon.integrity.validate`` runs them. Every spec gets
 ``DEFAULT_RULES`` unless it names one in ``rules.disable``; a spec rule with a default's name replaces
-that default (to change its severity or threshold). docs/integrity.md is the user's reference.
+that default (to change its severity, threshold or on_fail). docs/integrity.md is the user's reference.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,7 +32,13 @@ FIELD = (
 FieldName = Annotated[str, Field(pattern=FIELD)]
 Severity = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+# What a failed rule does: stop the run, mark its outcome (rows matched anyway), or move the offending
+# rows to staging.quarantine before matching.
+OnFail = Literal["stop", "mark", "quarantine"]
 Checkpoint = Literal["staging", "results"]
+# How the reason of every row a quarantine rule moves begins ("integrity rule x on s", "integrity rules
+# x, y on s"); the extractors' reasons name a field or a file, never this.
+QUARANTINE_REASON = "integrity rule"
 
 
 class _Strict(BaseModel):
@@ -42,7 +54,9 @@ class _Rule(_Strict):
     """What every rule has. ``name`` defaults to ``<field>_<rule>`` (``quantity_positive``)."""
 
     name: Annotated[str | None, Field(pattern=NAME)] = None
+    # How loud a failure is; never whether the run stops (that is on_fail).
     severity: Severity
+    on_fail: OnFail = "mark"
     # The share of the checked rows (those with a value) that may break the rule and still pass.
     threshold: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0")
     # The sources whose rows are checked; left out: every reconciled source (not reference sources).
@@ -236,16 +250,28 @@ class NoDuplicates(_Rule):
     rule: Literal["no_duplicates"]
     checkpoint: ClassVar[Checkpoint] = "results"
 
+    @model_validator(mode="after")
+    def _marks_only(self) -> NoDuplicates:
+        # Its rows are matched already (they are the duplicate breaks): there is nothing to move, and a
+        # repeat is a finding of the reconciliation, not a reason to distrust it.
+        if self.on_fail != "mark":
+            raise ValueError("no_duplicates reads the matching's results: on_fail can only be mark")
+        return self
+
 
 class _Invariant(_Rule):
     """An invariant of the run's results, checked per pair and side; it takes no threshold."""
 
     checkpoint: ClassVar[Checkpoint] = "results"
+    # Results that lose or double a record cannot be trusted: publishing them is never an option.
+    on_fail: OnFail = "stop"
 
     @model_validator(mode="after")
     def _exact_invariant(self) -> _Invariant:
         if self.threshold or self.sources is not None:
             raise ValueError(f"{self.rule} is an invariant of the results: it takes no threshold or sources")  # type: ignore[attr-defined]
+        if self.on_fail != "stop":
+            raise ValueError(f"{self.rule} is an invariant of the results: on_fail can only be stop")  # type: ignore[attr-defined]
         return self
 
 
@@ -287,7 +313,8 @@ RULE_TYPES: dict[str, type[_Rule]] = {
     get_args(model.model_fields["rule"].annotation)[0]: model for model in get_args(get_args(Rule)[0])
 }
 
-# Every spec's rules unless its ``rules.disable`` names them.
+# Every spec's rules unless its ``rules.disable`` names them. Only the invariants stop a run; the others
+# mark their outcome (and are loud by their severity).
 DEFAULT_RULES: tuple[_Rule, ...] = (
     NotNull(rule="not_null", field="record_key", severity="critical"),
     NotNegative(rule="not_negative", field="amount", severity="critical"),
@@ -300,6 +327,14 @@ DEFAULT_RULES: tuple[_Rule, ...] = (
     CountsAddUp(rule="counts_add_up", name="counts_add_up", severity="critical"),
 )
 DEFAULT_NAMES = tuple(rule.rule_name for rule in DEFAULT_RULES)
+# Defaults that fit only some sources: left without ``sources`` (as a default, or redefined under its
+# name), such a rule checks the reconciled sources this says yes to. A negative amount is normal where
+# amounts are signed (refunds, debits); a record selected by another key (the transactions a payout
+# settles) may lie anywhere in time.
+DEFAULT_SCOPES: dict[str, Callable[[Any], bool]] = {
+    "amount_not_negative": lambda source: not source.has_signed_amounts,
+    "occurred_at_in_window": lambda source: source.windowed_by_occurred_at,
+}
 
 
 class Rules(_Strict):
@@ -338,3 +373,11 @@ class Rules(_Strict):
             rule for rule in DEFAULT_RULES if rule.rule_name not in own and rule.rule_name not in self.disable
         ]
         return [*kept, *self.checks]
+
+
+def checked_sources(rule: _Rule, reconciled: list[Any]) -> list[str]:
+    """The sources ``rule`` checks: those it names, else every reconciled source its scope admits."""
+    if rule.sources:
+        return list(rule.sources)
+    admits = DEFAULT_SCOPES.get(rule.rule_name, lambda source: True)
+    return [source.name for source in reconciled if admits(source)]

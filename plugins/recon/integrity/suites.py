@@ -55,6 +55,30 @@ class Check:
         where = f" on {self.source}" if self.source else ""
         return self.rule.description or f"{self.rule.rule_name}{where}: {_explain(self.rule)}"
 
+    def breaks_sql(self, value: str) -> str:
+        """SQL that is true where ``value`` (this check's column) breaks the rule, as GX judges it; a
+        null is a break only for not_null. Used to move a quarantine rule's rows (recon.integrity.
+        quarantine); ``unique`` needs ``value`` over the whole batch, so it is a window function."""
+        kwargs = self.kwargs
+        if self.expectation == "expect_column_values_to_not_be_null":
+            return f"({value}) is null"
+        if self.expectation == "expect_column_values_to_be_unique":
+            return f"({value}) is not null and count(*) over (partition by {value}) > 1"
+        if self.expectation == "expect_column_values_to_match_regex":
+            return f"({value}) !~ {_literal(kwargs['regex'])}"
+        if self.expectation == "expect_column_values_to_be_in_set":
+            values = ", ".join(_sql_value(item) for item in kwargs["value_set"])
+            return f"({value}) not in ({values})"
+        if self.expectation == "expect_column_values_to_be_between":
+            outside = []
+            if kwargs.get("min_value") is not None:
+                below = "<=" if kwargs.get("strict_min") else "<"
+                outside.append(f"({value}) {below} {kwargs['min_value']}")
+            if kwargs.get("max_value") is not None:
+                outside.append(f"({value}) > {kwargs['max_value']}")
+            return "(" + " or ".join(outside) + ")"
+        raise ValueError(f"{self.rule.rule_name}: no row predicate for {self.expectation}")
+
 
 @dataclass
 class Batch:
@@ -80,26 +104,25 @@ class Batch:
     def query(self, run_id: str) -> str:
         """The batch's SQL for one run (spec and run id as literals; everything else is from the spec)."""
         columns = ",\n    ".join(f"{check.column_sql} as {_ident(check.column)}" for check in self.checks)
-        parts = [
-            f"select\n    {self.index_sql} as {self.index_name},\n    {columns}",
-            self.from_sql,
-            *self.joins,
-        ]
-        text = "\n".join(part for part in [*parts, self.where_sql] if part)
+        return self.select(run_id, f"{self.index_sql} as {self.index_name},\n    {columns}")
+
+    def select(self, run_id: str, columns: str) -> str:
+        """``columns`` (SQL) over the batch's rows of one run."""
+        parts = [f"select\n    {columns}", self.from_sql, *self.joins, self.where_sql]
+        text = "\n".join(part for part in parts if part)
         return text.replace("{spec}", _literal(self.spec)).replace("{run_id}", _literal(run_id))
 
 
 def build_batches(spec: Spec) -> list[Batch]:
     """Every batch of the spec's checkpoints, staging first, each with its checks in rule order."""
     rules = spec.rules.effective()
-    reconciled = [source.name for source in spec.sources]
     batches: dict[tuple[str, str], Batch] = {}
     for rule in rules:
         if isinstance(rule, r.AccountedOnce | r.CountsAddUp):
             batch = batches.setdefault(("results", "pairs"), _pairs_batch(spec.name))
             batch.checks.append(_invariant_check(rule))
             continue
-        for source in rule.sources or reconciled:
+        for source in r.checked_sources(rule, spec.sources):
             if isinstance(rule, r.NoDuplicates):
                 key = ("results", f"duplicates_{source}")
                 batch = batches.setdefault(key, _duplicates_batch(spec.name, source))
@@ -297,6 +320,12 @@ def _explain(rule: Any) -> str:
     text = " ".join((r.RULE_TYPES[rule.rule].__doc__ or rule.rule).split())
     field_name = getattr(rule, "field", None)
     return text.replace("The field", field_name, 1) if field_name else text
+
+
+def _sql_value(item: Any) -> str:
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return _literal(str(item))
 
 
 def _literal(text: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from recon.integrity.rules import SEVERITIES
 from recon.integrity.suites import Batch, Check, build_batches
 from recon.masking import mask_email, mask_values
 from recon.spec import Spec
@@ -32,7 +33,7 @@ _GX_SEVERITY = {"critical": "critical", "high": "warning", "medium": "warning", 
 
 
 class IntegrityError(RuntimeError):
-    """A critical rule failed; the message names each rule, source and how many rows."""
+    """A rule set to stop the run failed; the message names every failed rule, source and count."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class CheckResult:
     @property
     def severity(self) -> str:
         return self.check.rule.severity
+
+    @property
+    def on_fail(self) -> str:
+        return self.check.rule.on_fail
 
 
 def run_checkpoint(
@@ -202,9 +207,9 @@ def store_results(
         )
         cur.executemany(
             "insert into reconciliation.integrity_results (run_id, spec, checkpoint, suite, rule_name,"
-            " rule, source, field, expectation, column_name, severity, threshold, is_success,"
+            " rule, source, field, expectation, column_name, severity, on_fail, threshold, is_success,"
             " element_count, unexpected_count, unexpected_percent, sample_record_ids, details)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     window.run_id,
@@ -218,6 +223,7 @@ def store_results(
                     result.check.expectation,
                     result.check.column,
                     result.severity,
+                    result.on_fail,
                     result.check.rule.threshold,
                     result.success,
                     result.element_count,
@@ -231,26 +237,35 @@ def store_results(
         )
 
 
-def raise_on_critical(checkpoint: str, results: list[CheckResult]) -> None:
-    """Log every failed rule; raise ``IntegrityError`` if a critical one failed."""
-    for result in results:
-        if not result.success:
-            log.warning("integrity %s: %s", result.severity, _line(result))
-    failed = [result for result in results if not result.success and result.severity == "critical"]
-    if failed:
-        raise IntegrityError(
-            f"{checkpoint} checkpoint: critical rules failed: "
-            + "; ".join(_line(result) for result in failed)
-        )
+def raise_on_stop(checkpoint: str, results: list[CheckResult]) -> None:
+    """Log every failed rule; raise ``IntegrityError`` if one set to stop the run (``on_fail: stop``)
+    failed. The message lists every failed rule with its count, those that stop the run first, so the
+    failure alert tells on-call all that is wrong at once, not one rule per rerun."""
+    failed = [result for result in results if not result.success]
+    for result in failed:
+        log.warning("integrity %s (%s): %s", result.severity, result.on_fail, _line(result))
+    stopping = [result for result in failed if result.on_fail == "stop"]
+    if not stopping:
+        return
+    failed.sort(key=lambda result: (result.on_fail != "stop", SEVERITIES.index(result.severity)))
+    rules = "rule" if len(stopping) == 1 else "rules"
+    raise IntegrityError(
+        f"{checkpoint} checkpoint: {len(stopping)} {rules} set to stop the run failed"
+        f" ({len(failed)} failed in all):\n" + "\n".join(f"- {_line(result, tags=True)}" for result in failed)
+    )
 
 
-def _line(result: CheckResult) -> str:
+def _line(result: CheckResult, tags: bool = False) -> str:
     where = f" on {result.check.source}" if result.check.source else ""
+    name = result.check.rule.rule_name + where
+    if tags:
+        name += f" ({result.on_fail}, {result.severity})"
     if "exception" in result.details:
-        return f"{result.check.rule.rule_name}{where}: could not be checked: {result.details['exception']}"
+        return f"{name}: could not be checked: {result.details['exception']}"
+    count = result.unexpected_count or 0
     share = f" ({result.unexpected_percent:.4g} %)" if result.unexpected_percent is not None else ""
     sample = f", e.g. {', '.join(result.sample[:3])}" if result.sample else ""
-    return f"{result.check.rule.rule_name}{where}: {result.unexpected_count} unexpected rows{share}{sample}"
+    return f"{name}: {count:,} unexpected row{'' if count == 1 else 's'}{share}{sample}"
 
 
 def expectation(check: Check) -> Any:
@@ -264,7 +279,13 @@ def expectation(check: Check) -> Any:
         **check.kwargs,
         description=check.description,
         severity=_GX_SEVERITY[rule.severity],
-        meta={"rule": rule.rule_name, "kind": rule.rule, "severity": rule.severity, "source": check.source},
+        meta={
+            "rule": rule.rule_name,
+            "kind": rule.rule,
+            "severity": rule.severity,
+            "on_fail": rule.on_fail,
+            "source": check.source,
+        },
     )
 
 

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,15 +38,35 @@ def exact_decimal(value: object) -> object:
 class SourceConfig(StrictModel):
     """Fields every source has. Subclasses add ``type: Literal[...]`` and their own settings."""
 
+    # Whether the type's amounts carry a sign by nature (a refund or a debit is negative). The
+    # default ``amount_not_negative`` rule checks only sources whose amounts are not signed.
+    SIGNED_AMOUNTS: ClassVar[bool] = False
+
     name: Annotated[str, Field(pattern=NAME)]
     connection: str
     # The share of a window's (or a file's) rows that may be quarantined before the extract fails.
     max_rejected_share: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.01")
+    # The source's amounts are signed (a ledger, a bank statement, a POS export with returns); left
+    # out, the source type's own convention (``SIGNED_AMOUNTS``).
+    signed_amounts: bool | None = None
 
     @field_validator("max_rejected_share", mode="before")
     @classmethod
     def _exact(cls, value: object) -> object:
         return exact_decimal(value)
+
+    @property
+    def has_signed_amounts(self) -> bool:
+        if self.signed_amounts is not None:
+            return self.signed_amounts
+        # A file whose debit/credit indicator turns debits negative (sftp_csv) is signed by its mapping.
+        return self.SIGNED_AMOUNTS or getattr(self, "debit_credit", None) is not None
+
+    @property
+    def windowed_by_occurred_at(self) -> bool:
+        """Whether every record read lies in the window by its ``occurred_at`` (so the default
+        ``occurred_at_in_window`` rule fits). False where records are selected by another key."""
+        return True
 
 
 class RecordSource(SourceConfig):

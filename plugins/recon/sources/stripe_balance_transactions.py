@@ -55,6 +55,8 @@ class StripeBalanceTransactionsSource(StripeSource):
         {"type", "reporting_category", "amount", "fee", "net", "available_on", "description", "source"}
         | {"payout", "exchange_rate"}
     )
+    # Refunds, fees, payouts and adjustments move the balance down: Stripe signs them negative.
+    SIGNED_AMOUNTS: ClassVar[bool] = True
 
     type: Literal["stripe_balance_transactions"]
     select: Literal["created", "payouts"] = "created"
@@ -72,6 +74,11 @@ class StripeBalanceTransactionsSource(StripeSource):
         if len(set(self.types)) != len(self.types):
             raise ValueError(f"types lists a type twice: {self.types}")
         return self
+
+    @property
+    def windowed_by_occurred_at(self) -> bool:
+        # select: payouts reads what each payout settles, created whenever (before the window, mostly).
+        return self.select == "created"
 
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
         client = self.client()

@@ -55,6 +55,9 @@ class StripePayoutsSource(StripeSource):
         }
     )
 
+    # A payout that debits the bank (a negative balance paid back) is negative, as Stripe signs it.
+    SIGNED_AMOUNTS: ClassVar[bool] = True
+
     type: Literal["stripe_payouts"]
     # Which of the payout's dates puts it in a window: "created" or "arrival_date" (bank side).
     window_by: WindowField = "created"

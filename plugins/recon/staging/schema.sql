@@ -190,6 +190,8 @@ alter table reconciliation.integrity_results
     add column if not exists unexpected_percent numeric,
     add column if not exists sample_record_ids jsonb not null default '[]';
 create index if not exists integrity_results_spec_idx on reconciliation.integrity_results (spec, checked_at);
+-- What the rule's failure does (stop | mark | quarantine); severity says only how loud it is.
+alter table reconciliation.integrity_results add column if not exists on_fail text;
 
 -- Alerts to send (recon.alerts.outbox), built from the result tables; sending reads only this table.
 -- alert_id is the idempotency key: <run_id>#<attempt>#<channel>#<event>[#<PagerDuty dedup key>], so
