@@ -225,7 +225,7 @@ def action_endpoints(conn: psycopg.Connection, names: list[str], repeat: int) ->
     ).fetchall()]  # fmt: skip
     correctable = [row[0] for row in conn.execute(
         "select b.break_id from reconciliation.breaks b"
-        " join bench_target.ledger_entries t on t.entry_key = b.right_record_keys"
+        " join bench_target.ledger_entries t on t.entry_key = b.right_record_keys[1]"
         " where b.spec = %s and b.break_class = 'amount_mismatch' and b.status = 'open'"
         " and b.break_id not in (select break_id from reconciliation.corrections)"
         " order by md5(b.break_id) limit %s",

@@ -130,8 +130,8 @@ priced as (
 )
 select i, spec, f, l, break_class, severity, record_key, currency, amount, second_of_day, missing_in,
     md5(spec || '|' || %(pair)s || '|' || break_class || '|' || record_key || '|1') as break_id,
-    case when missing_in = 'processor' then null else record_key end as left_record_keys,
-    case when missing_in = 'ledger' then null else record_key end as right_record_keys,
+    case when missing_in = 'processor' then null else array[record_key] end as left_record_keys,
+    case when missing_in = 'ledger' then null else array[record_key] end as right_record_keys,
     case when missing_in = 'processor' then null else amount end as left_amount,
     case when missing_in = 'ledger' then null else amount - coalesce(off_by, 0) end as right_amount,
     coalesce(off_by, amount) as discrepancy_amount,

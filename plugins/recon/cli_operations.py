@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from recon.record_keys import both_sides, shown
 from recon.review import ACTIONS, STATUSES, ReviewError, list_breaks, review, show_break
 
 BAD_INPUT = 2
@@ -207,7 +208,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
         return "no breaks match"
     lines = [f"{'break_id':<34} {'spec':<16} {'class':<18} {'sev':<8} {'status':<8} {'amount':>14} keys"]
     for row in rows:
-        keys = " / ".join(dict.fromkeys(k for k in (row["left_record_keys"], row["right_record_keys"]) if k))
+        keys = both_sides(row["left_record_keys"], row["right_record_keys"])
         amount = f"{row['discrepancy_amount']:,} {row['currency']}"
         lines.append(
             f"{row['break_id']:<34} {row['spec']:<16} {row['break_class']:<18} {row['severity']:<8}"
@@ -225,7 +226,8 @@ def _detail(found: dict[str, Any]) -> str:
                 "right_currency", "left_status", "right_status", "missing_in", "discrepancy_amount",
                 "first_seen_at", "last_seen_at", "times_seen", "resolved_at", "customer_email"):  # fmt: skip
         if item.get(key) is not None:
-            lines.append(f"  {key:<20} {item[key]}")
+            value = shown(item[key]) if key.endswith("_record_keys") else item[key]
+            lines.append(f"  {key:<20} {value}")
     lines.append("history (one line per run that found it):")
     for run in found["history"]:
         carried = " (carried)" if run["is_carried_break"] else ""

@@ -118,8 +118,8 @@ def _units(conn: psycopg.Connection, prefix: str, key: str) -> list[dict[str, An
     query = sql.SQL(
         "select {columns} from {table}"
         " where %(key)s in (match_key, reference)"
-        " or %(key)s = any(string_to_array(left_record_keys, ','))"
-        " or %(key)s = any(string_to_array(right_record_keys, ','))"
+        " or %(key)s = any(left_record_keys)"
+        " or %(key)s = any(right_record_keys)"
         " order by pair, is_break desc, outcome"
     ).format(
         columns=sql.SQL(", ").join(map(sql.Identifier, UNIT_COLUMNS)),
@@ -184,7 +184,7 @@ def _side(unit: dict[str, Any], side: str) -> str:
         return "(none)"
     amount = unit[f"{side}_amount"]
     status = unit[f"{side}_status"]
-    shown = f"{keys} {amount} {unit[f'{side}_currency'] or ''}".rstrip()
+    shown = f"{', '.join(keys)} {amount} {unit[f'{side}_currency'] or ''}".rstrip()
     return mask_text(f"{shown} {status}" if status else shown)
 
 

@@ -145,8 +145,8 @@ def stack(
         # No create_indexes here: publishing the runs built them (test_publish_builds_the_read_indexes).
         stack = Stack(app, warehouse_url, _tokens(app), runs, till_url)
         found = stack.sql(
-            "select coalesce(left_record_keys, right_record_keys) as key, break_class, break_id"
-            " from reconciliation.breaks"
+            "select array_to_string(coalesce(left_record_keys, right_record_keys), ',') as key,"
+            " break_class, break_id from reconciliation.breaks"
         )
         stack.breaks = {f"{row['key']}:{row['break_class']}": row["break_id"] for row in found}
         yield stack

@@ -283,6 +283,16 @@ def test_run_breaks_csv_is_the_runs_breaks_masked(stack: Stack) -> None:
     assert [(row["break_id"], row["discrepancy_amount"]) for row in exported] == [
         (row["break_id"], str(row["discrepancy_amount"])) for row in stored
     ]
+    # Record keys (text[]) leave as a JSON array in their cell.
+    sides = ("left_record_keys", "right_record_keys")
+    keys = stack.sql(
+        "select break_id, left_record_keys, right_record_keys from reconciliation.run_breaks"
+        " where run_id = %s",
+        stack.runs["day1"],
+    )
+    assert {
+        row["break_id"]: [json.loads(row[side]) if row[side] else None for side in sides] for row in exported
+    } == {row["break_id"]: [row[side] for side in sides] for row in keys}
     missing = next(row for row in exported if row["break_class"] == "missing")
     assert missing["customer_email"] == "a***@e***.com" and PHONE not in missing["reference"]
     assert EMAIL not in answer.text and PHONE not in answer.text

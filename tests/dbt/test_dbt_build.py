@@ -97,9 +97,9 @@ def test_dbt_build_passes_every_unit_test_and_classifies_a_seeded_run(
         window.run_id,
     )
     assert [tuple(row.values()) for row in found] == [
-        ("amount_mismatch", "ch_off", None),
-        ("missing", "ch_only_internal", "stripe"),
-        ("missing", "ch_only_stripe", "internal"),
+        ("amount_mismatch", ["ch_off"], None),
+        ("missing", ["ch_only_internal"], "stripe"),
+        ("missing", ["ch_only_stripe"], "internal"),
     ]
     summary = rows(
         warehouse,

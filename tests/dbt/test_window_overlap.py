@@ -54,7 +54,8 @@ def overlap_spec(overlap: str = "10m") -> Spec:
 def outcomes(conn: psycopg.Connection, window: RunWindow) -> list[tuple]:
     found = rows(
         conn,
-        "select coalesce(left_record_keys, right_record_keys) as key, outcome, is_carried_break"
+        "select array_to_string(coalesce(left_record_keys, right_record_keys), ',') as key,"
+        " outcome, is_carried_break"
         " from recon_intermediate.int_records_matched where run_id = %s",
         window.run_id,
     )

@@ -31,7 +31,8 @@ def mobile_money_dag(shipped_dag):
 def units(conn: psycopg.Connection, run_id: str, outcomes: tuple[str, ...]) -> set[tuple]:
     """(payment, session, outcome, carried from) of the run's units with one of ``outcomes``."""
     rows = conn.execute(
-        "select left_record_keys, right_record_keys, outcome, carried_from_run_id"
+        "select array_to_string(left_record_keys, ','), array_to_string(right_record_keys, ','), outcome,"
+        " carried_from_run_id"
         " from recon_intermediate.int_records_matched where run_id = %s and outcome = any(%s)",
         (run_id, list(outcomes)),
     ).fetchall()
@@ -41,7 +42,7 @@ def units(conn: psycopg.Connection, run_id: str, outcomes: tuple[str, ...]) -> s
 
 def run_breaks(conn: psycopg.Connection, run_id: str) -> set[tuple]:
     rows = conn.execute(
-        "select left_record_keys, break_class, missing_in, is_carried_break"
+        "select array_to_string(left_record_keys, ','), break_class, missing_in, is_carried_break"
         " from reconciliation.run_breaks where run_id = %s",
         (run_id,),
     ).fetchall()
@@ -123,8 +124,8 @@ def test_two_fifteen_minute_runs_carry_pending_and_missing_payments_and_track_ea
     ]
 
     lives = warehouse.execute(
-        "select left_record_keys, break_class, status, times_seen, first_seen_run_id, last_seen_run_id,"
-        " resolved_by_run_id from reconciliation.breaks where spec = 'mobile_money'"
+        "select array_to_string(left_record_keys, ','), break_class, status, times_seen, first_seen_run_id,"
+        " last_seen_run_id, resolved_by_run_id from reconciliation.breaks where spec = 'mobile_money'"
     ).fetchall()
     assert sorted(lives) == sorted(
         [

@@ -47,13 +47,13 @@ def test_orders_match_pos_lines_by_store_and_receipt_with_a_percent_tolerance(
     assert breaks == [
         (
             f"S03{SEP}{differs['receiptNumber']}",
-            differs["id"],
-            differs["receiptNumber"],
+            [differs["id"]],
+            [differs["receiptNumber"]],
             "attribute_mismatch",
             None,
             ["channel"],
         ),
-        (f"S02{SEP}1002", missing["id"], None, "missing", "pos", []),
+        (f"S02{SEP}1002", [missing["id"]], None, "missing", "pos", []),
     ]
     assert Counter((row[3], row[4]) for row in breaks) == scenario.expected_breaks()
     # S01's receipt 1002 is a different order than the missing S02 one, and matched on its own.
@@ -62,11 +62,11 @@ def test_orders_match_pos_lines_by_store_and_receipt_with_a_percent_tolerance(
         " where run_id = %s and match_key = %s",
         (RUN_ID, f"S01{SEP}1002"),
     ).fetchall()
-    assert s01_1002 == [(scenario.orders[3]["id"], "matched")]
+    assert s01_1002 == [([scenario.orders[3]["id"]], "matched")]
 
     tolerated = warehouse.execute(
         "select outcome, left_amount, right_amount, amount_difference from reconciliation.matches"
-        " where run_id = %s and left_record_keys = %s",
+        " where run_id = %s and %s = any(left_record_keys)",
         (RUN_ID, close["id"]),
     ).fetchone()
     oms_total = Decimal(close["total"]["amount"])

@@ -69,7 +69,7 @@ def run_dag(dag, stack: SandboxStack, warehouse_url: str, monkeypatch: pytest.Mo
 
 def breaks_found(conn: psycopg.Connection) -> set[tuple]:
     rows = conn.execute(
-        "select coalesce(left_record_keys, right_record_keys), break_class, missing_in"
+        "select array_to_string(coalesce(left_record_keys, right_record_keys), ','), break_class, missing_in"
         " from reconciliation.run_breaks where run_id = %s",
         (RUN_ID,),
     ).fetchall()
@@ -125,7 +125,7 @@ def test_a_run_finds_exactly_the_injected_breaks_and_alerts_on_call(
         " where run_id = %s and outcome = 'pending'",
         (RUN_ID,),
     ).fetchall()
-    assert sorted(units) == sorted((key, "pending", False, "internal") for key in pending)
+    assert sorted(units) == sorted(([key], "pending", False, "internal") for key in pending)
     assert not {key for key, _, _ in breaks_found(warehouse)} & pending
 
     # The run row: status by tolerance_percent (1 %, per pair and currency), severity, counts, advice.

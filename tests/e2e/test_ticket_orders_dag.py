@@ -53,16 +53,16 @@ def test_platform_orders_against_the_tills_table_find_exactly_the_planted_breaks
     (repeated,) = plan.repeated
     assert sorted(breaks) == sorted(
         [
-            (missing, "missing", "box_office", platform_status[missing], None),
+            ([missing], "missing", "box_office", platform_status[missing], None),
             (
-                changed,
+                [changed],
                 "amount_mismatch",
                 None,
                 platform_status[changed],
                 TILL_STATUS[platform_status[changed]],
             ),
-            (unbooked, "status_mismatch", None, "refunded", "sold"),
-            (repeated, "duplicate", "platform", None, TILL_STATUS[platform_status[repeated]]),
+            ([unbooked], "status_mismatch", None, "refunded", "sold"),
+            ([repeated], "duplicate", "platform", None, TILL_STATUS[platform_status[repeated]]),
         ]
     )
     assert Counter((row[1], row[2]) for row in breaks) == scenario.expected_breaks()

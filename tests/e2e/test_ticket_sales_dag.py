@@ -145,7 +145,7 @@ def test_a_yaml_only_reconciliation_of_rest_against_a_european_csv_finds_exactly
     status = warehouse.execute("select status from reconciliation.runs where run_id = %s", (RUN_ID,))
     assert status.fetchone() == ("discrepancy_found",)
     breaks = warehouse.execute(
-        "select coalesce(left_record_keys, right_record_keys), break_class, missing_in"
+        "select array_to_string(coalesce(left_record_keys, right_record_keys), ','), break_class, missing_in"
         " from reconciliation.run_breaks where run_id = %s",
         (RUN_ID,),
     ).fetchall()

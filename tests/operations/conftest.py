@@ -85,8 +85,8 @@ def ticket_breaks(warehouse: psycopg.Connection, warehouse_url: str, tmp_path: P
     ]  # fmt: skip
     command = ("build", "--exclude", "test_type:unit", "--target-path", str(tmp_path / "target"))
     run_matching(warehouse, warehouse_url, SPEC, day_window(SPEC, "2026-11-19"), records, command=command)
-    keyed = "select coalesce(left_record_keys, right_record_keys) as key, break_class, break_id"
-    found = rows(warehouse, keyed + " from reconciliation.breaks")
+    keyed = "select array_to_string(coalesce(left_record_keys, right_record_keys), ',') as key, break_class,"
+    found = rows(warehouse, keyed + " break_id from reconciliation.breaks")
     return {f"{row['key']}:{row['break_class']}": row["break_id"] for row in found}
 
 

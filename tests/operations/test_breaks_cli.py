@@ -27,7 +27,10 @@ def breaks(warehouse: psycopg.Connection, warehouse_url: str, tmp_path: Path, mo
     command = ("build", "--exclude", "test_type:unit", "--target-path", str(tmp_path / "target"))
     run_matching(warehouse, warehouse_url, spec, day_window(spec, "2026-11-19"), records, command=command)
     monkeypatch.setenv("RECON_WAREHOUSE_URL", warehouse_url)
-    keyed = "select coalesce(left_record_keys, right_record_keys) as key, break_id from reconciliation.breaks"
+    keyed = (
+        "select array_to_string(coalesce(left_record_keys, right_record_keys), ',') as key, break_id"
+        " from reconciliation.breaks"
+    )
     return {row["key"]: row["break_id"] for row in rows(warehouse, keyed)}
 
 

@@ -27,7 +27,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BREAKS_DDL = """
 create table reconciliation.breaks (
     break_id text, run_id text, spec text, pair text, break_class text, severity text, missing_in text,
-    left_source text, right_source text, match_key text, left_record_keys text, right_record_keys text,
+    left_source text, right_source text, match_key text, left_record_keys text[], right_record_keys text[],
     left_amount numeric, right_amount numeric, left_currency text, right_currency text, currency text,
     amount_difference numeric, discrepancy_amount numeric, occurred_at timestamptz, left_status text,
     right_status text, different_fields text[], customer_email text, reference text,

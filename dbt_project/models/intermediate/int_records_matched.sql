@@ -292,7 +292,7 @@ side_units as (
         is_key_duplicate as is_duplicate,
         coalesce(key_occurrence, 1) as key_occurrence,
         1 as record_count,
-        record_key as record_keys,
+        array[record_key] as record_keys,
         amount,
         currency,
         occurred_at,
@@ -321,7 +321,7 @@ side_units as (
         false as is_duplicate,
         1 as key_occurrence,
         count(*) as record_count,
-        string_agg(record_key, ',' order by record_key) as record_keys,
+        array_agg(record_key order by record_key) as record_keys,
         sum(amount) as amount,
         case when count(distinct currency) = 1 then min(currency) else 'mixed' end as currency,
         max(occurred_at) as occurred_at,
@@ -405,7 +405,7 @@ near_duplicates as (
         and abs(later.amount - earlier.amount) <= settings.near_amount_tolerance
         and later.occurred_at - earlier.occurred_at <= settings.near_within
         and (earlier.occurred_at, earlier.record_key, earlier.pair_record_id)
-            < (later.occurred_at, later.record_keys, later.unit_key)
+            < (later.occurred_at, later.record_keys[1], later.unit_key)
         -- Decided once: without a near key among the lone units, every record need not be read.
         and exists (select from unmatched_by_key where near_key is not null)
 
@@ -869,7 +869,8 @@ final as (
             as is_carried_break,
         -- Stable across runs: the same discrepancy gets the same id.
         md5(concat_ws('|', {{ sql_string_literal(var('spec')) }}, units.pair, units.outcome,
-            coalesce(units.left_record_keys, ''), coalesce(units.right_record_keys, ''),
+            coalesce(array_to_string(units.left_record_keys, ','), ''),
+            coalesce(array_to_string(units.right_record_keys, ','), ''),
             coalesce(units.match_key, ''), units.identity_occurrence)) as unit_id,
         case when units.outcome in ('pending', 'missing') then units.unit_records end as carry_records,
         cast('{{ run_started_at.isoformat() }}' as timestamptz) as matched_at

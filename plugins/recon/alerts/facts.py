@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 
 from recon.integrity.rules import QUARANTINE_REASON
 from recon.masking import mask_email, mask_text
+from recon.record_keys import both_sides
 from recon.window import RunWindow
 
 # Each break class in words a reader of the channel knows; ``missing`` is told per side.
@@ -214,9 +215,7 @@ def describe_break(item: dict[str, Any]) -> str:
         what = f"{_ONE[kind]} in {side}: {money(left if left is not None else right, currency)}"
     else:  # any other lone record
         what = f"{_ONE.get(kind, kind)}: {money(left if left is not None else right, currency)}"
-    keys = " / ".join(
-        dict.fromkeys(key for key in (item["left_record_keys"], item["right_record_keys"]) if key)
-    )
+    keys = both_sides(item["left_record_keys"], item["right_record_keys"])
     email = mask_email(item.get("customer_email"))
     return mask_text(f"{keys} {what} [{sides}]" + (f" · {email}" if email else ""))
 

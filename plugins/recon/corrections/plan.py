@@ -238,7 +238,10 @@ def _key(target: CorrectionTarget, item: dict) -> str:
         return item["match_key"]  # the entity (a grouped side's record keys are its entries)
     truth = _truth_side(target, item)
     own = "left" if truth == "right" else "right"
-    return item[f"{truth}_record_keys"] or item[f"{own}_record_keys"]
+    keys = item[f"{truth}_record_keys"] or item[f"{own}_record_keys"]
+    # A record's one key. A group's keys, comma-joined as they were stored before they became text[]:
+    # correction ids hash this, and no one target row has that key (the break is skipped, named).
+    return ",".join(keys)
 
 
 def _truth_value(target: CorrectionTarget, item: dict, truth: str, name: str) -> Any:

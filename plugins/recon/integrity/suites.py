@@ -218,7 +218,7 @@ def _duplicates_batch(spec: str, source: str) -> Batch:
     # The engine keeps the earliest of a repeated key and classes the others duplicate (per pair):
     # flag that many of the key's rows, so the batch has one row per record of the source.
     side_units = " union all ".join(
-        f"select pair, {side}_source as source, {side}_record_keys as record_key, count(*) as n"
+        f"select pair, {side}_source as source, {side}_record_keys[1] as record_key, count(*) as n"
         f" from recon_intermediate.int_records_matched where run_id = {{run_id}}"
         f" and outcome in ('duplicate', 'near_duplicate') and {side}_record_count = 1"
         f" and not is_{side}_carried group by 1, 2, 3"
