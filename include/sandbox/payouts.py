@@ -185,7 +185,8 @@ class PayoutWeek:
         return lines + self._strangers(rng, len(lines))
 
     def _strangers(self, rng: random.Random, numbered: int) -> list[BankLine]:
-        # Credits of no payout of this account, on Tuesday to Saturday, of 10.00 to 99.99 (small
+        # Credits of no payout of this account, booked Tuesday to Friday (older than a three-day
+        # settlement window at the week's end, so missing, not pending), of 10.00 to 99.99 (small
         # beside a day's payout), with amounts no payout has (nor each other), so no rule can pair
         # them with a payout.
         taken = {(p["currency"], p["amount"]) for p in self.objects.payouts}
@@ -196,7 +197,7 @@ class PayoutWeek:
             while (currency, amount) in taken:
                 amount += 1
             taken.add((currency, amount))
-            booked = self.monday + dt.timedelta(days=rng.randrange(1, 6))
+            booked = self.monday + dt.timedelta(days=rng.randrange(1, 5))
             ref = f"BR{booked:%Y%m%d}{numbered + len(lines):05d}"
             lines.append(BankLine(ref, booked, payout_id, amount, currency, _purpose(payout_id)))
         return lines
