@@ -422,7 +422,7 @@ def test_a_line_whose_extracted_key_is_empty_goes_to_the_fallback_rules(
 
     found = rows(
         conn,
-        "select left_record_keys, right_record_keys, match_key, rule, outcome"
+        "select left_record_keys[1], right_record_keys[1], match_key, rule, outcome"
         " from recon_intermediate.int_records_matched where run_id = %s order by 2",
         day_1.run_id,
     )
