@@ -169,7 +169,11 @@ def _report(url: str, spec: str, scenario: Any, returncode: int, log_path: Path,
         shown = render_slack(item["body"]) if item["channel"] == "slack" else render_page(item["body"])
         print("\n" + shown)
     if not any(item["channel"] == "pagerduty" for item in received):
-        print("\nno page: no pair and currency is over the critical percent (reconcile.severity)")
+        print(
+            "\nno page: the spec pages no one (it has no alerts.pagerduty)"
+            if run["severity"] == "critical"
+            else "\nno page: the run is not critical (reconcile.severity)"
+        )
     matches = got == expected
     print(f"\nall injected discrepancies found, nothing else: {'yes' if matches else 'NO'}")
     base = "http://localhost:8080/recon"

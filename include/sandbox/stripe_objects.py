@@ -9,8 +9,10 @@ truth is known:
 * each charge gets a ``charge`` transaction with a fee; ``refund_share`` of them are refunded (fully
   or in part, a few hours later) with a ``refund`` transaction of minus the refund;
 * per currency, transactions are settled in creation order by payouts of about ``per_payout``
-  transactions each (a payout's net is never allowed to be zero or negative); each payout settles its
-  own ``payout`` transaction too, so a payout's transactions sum to zero, as Stripe lists them;
+  transactions each, or (``daily``) by one payout per UTC day of transactions, as Stripe's automatic
+  daily payouts do. A payout's net is never allowed to be zero or negative: such a chunk or day waits
+  for the next. Each payout settles its own ``payout`` transaction too, so a payout's transactions
+  sum to zero, as Stripe lists them;
 * ``broken_payouts`` payouts then get an amount that differs from their transactions' net by
   ``break_minor`` minor units; ``payout_breaks`` reports them.
 
@@ -20,6 +22,7 @@ Amounts are integer minor units; three-decimal currencies keep amounts that end 
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import string
 from dataclasses import dataclass, field
@@ -71,6 +74,7 @@ def stripe_objects(
     broken_payouts: int = 0,
     break_minor: int = 100,
     payout_delay_days: int = 2,
+    daily: bool = False,
 ) -> StripeObjects:
     """Derive refunds, balance transactions and payouts from ``charges`` (which are not changed).
 
@@ -99,7 +103,7 @@ def stripe_objects(
     out.balance_transactions.extend(pending)
     for currency in sorted({t["currency"] for t in pending}):
         in_currency = [t for t in pending if t["currency"] == currency]
-        for group in _groups(in_currency, per_payout):
+        for group in _days(in_currency) if daily else _groups(in_currency, per_payout):
             _settle(ids, out, group, payout_delay_days)
     for payout in rng.sample(out.payouts, min(broken_payouts, len(out.payouts))):
         _break(out, payout, break_minor)
@@ -190,11 +194,28 @@ def _groups(transactions: list[dict[str, Any]], size: int) -> list[list[dict[str
         if len(current) >= size and sum(t["net"] for t in current) > 0:
             groups.append(current)
             current = []
-    if current:
-        if groups and sum(t["net"] for t in current) <= 0:
-            groups[-1].extend(current)
-        else:
+    return _close(groups, current)
+
+
+def _days(transactions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    # One group per UTC day of creation; a day whose net is not positive waits for the next day.
+    groups: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for _day, of_day in itertools.groupby(transactions, key=lambda t: t["created"] // _DAY):
+        current.extend(of_day)
+        if sum(t["net"] for t in current) > 0:
             groups.append(current)
+            current = []
+    return _close(groups, current)
+
+
+def _close(groups: list[list[dict[str, Any]]], rest: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    # What is left after the last payout: its own payout if its net is positive, else the last one's.
+    if rest:
+        if groups and sum(t["net"] for t in rest) <= 0:
+            groups[-1].extend(rest)
+        else:
+            groups.append(rest)
     return groups
 
 

@@ -10,7 +10,9 @@ difference:
 * ``amount_changed``: orders recorded with an amount one minor unit higher;
 * ``refund_not_booked``: platform ``refunded`` orders the till still has as ``sold``;
 * ``repeated``: orders the till recorded twice (the till retried an insert that had succeeded), the
-  second row a minute after the first, with its own row id and the same ``order_ref``.
+  second row a minute after the first, with its own row id and the same ``order_ref``;
+* ``repeated_changed``: orders the till recorded twice, the second row a minute later and one minor
+  unit higher (an edit the till wrote as a new row): a copy that differs, not a repeat.
 
 Next to it, the box office's event catalogue (``events``): one row per event the platform sells,
 with ``tickets_sold``, the tally of the day's orders (every order, whatever its status: the tally
@@ -60,6 +62,7 @@ class TicketSalesPlan:
     amount_changed: frozenset[str] = frozenset()
     refund_not_booked: frozenset[str] = frozenset()
     repeated: frozenset[str] = frozenset()
+    repeated_changed: frozenset[str] = frozenset()
     # Event ids (not order ids): the catalogue's stored tally is one more than the orders add up to.
     miscounted: frozenset[str] = frozenset()
 
@@ -104,9 +107,12 @@ def ticket_sales(platform: TicketingScenario, plan: TicketSalesPlan) -> Iterator
             f"ts_{row:06d}", order["id"], amount, currency, sold_at, status, f"till_{index % 3 + 1}"
         )
         yield sale
-        if order["id"] in plan.repeated:
+        if order["id"] in plan.repeated or order["id"] in plan.repeated_changed:
             row += 1
-            yield sale._replace(sale_id=f"ts_{row:06d}", sold_at=sold_at + dt.timedelta(minutes=1))
+            again = sale._replace(sale_id=f"ts_{row:06d}", sold_at=sold_at + dt.timedelta(minutes=1))
+            if order["id"] in plan.repeated_changed:
+                again = again._replace(amount=amount + Decimal(1).scaleb(-EXPONENTS[currency]))
+            yield again
 
 
 def add_ticket_sales(app_db_url: str, platform: TicketingScenario, plan: TicketSalesPlan) -> int:

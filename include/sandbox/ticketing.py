@@ -24,7 +24,7 @@ Planted on purpose:
   real time: the broken value is in the item, not in the platform's database.
 * ``flaws`` plants, on the sales it names, a value that is well formed but wrong (``FLAW_KINDS``): the
   sale maps and loads like any other, and only an integrity rule catches it (quantity 0, no buyer
-  email, an event id the box office's catalogue does not have).
+  email, an event id the box office's catalogue does not have, a negative total).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ FLAW_KINDS = (
     "zero_quantity",  # "quantity": 0, an order for no tickets
     "no_buyer_email",  # "buyer": {"email": null}
     "unknown_event",  # "event": {"id": "evt_9999", ...}, an event no catalogue lists
+    "negative_total",  # "total": {"value": "-25.00", ...}, a return booked as a negative sale
 )
 UNKNOWN_EVENT = {"id": "evt_9999", "name": "Private hire"}
 
@@ -176,6 +177,9 @@ def _plant(sale: dict[str, Any], flaw: str) -> None:
         sale["buyer"]["email"] = None
     elif flaw == "unknown_event":
         sale["event"] = dict(UNKNOWN_EVENT)
+    elif flaw == "negative_total":
+        value = sale["total"]["value"]
+        sale["total"]["value"] = -value if isinstance(value, Decimal) else f"-{value}"
 
 
 def _break(sale: dict[str, Any], kind: str) -> None:

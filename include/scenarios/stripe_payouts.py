@@ -1,17 +1,24 @@
 """Scenario of ``stripe_payouts``: a week of Stripe payouts, their settlements and the bank's statements.
 
 The spec runs weekly, so the scenario is the week (Monday to Monday, UTC) that holds ``day``. The Stripe
-sandbox serves the week's payouts and every balance transaction they settle; the SFTP sandbox holds the
-bank's daily statements (``include.sandbox.payouts``). Four payouts are planted, each on its own:
+sandbox serves the week's payouts and every balance transaction they settle, refunds (negative nets)
+included; the SFTP sandbox holds the bank's daily statements (``include.sandbox.payouts``). Planted,
+each on its own payout:
 
 * one pays out 1.00 more than the net of what it settles: ``group_mismatch`` (payouts vs settlement);
-* one the bank never books, created early in the week: ``missing`` at the bank;
-* one the bank books 0.01 short, early in the week: the rule wants equal amounts, so nothing matches
-  it, and it is two breaks: the payout ``missing`` at the bank, the bank line ``missing`` in payouts;
+* one the bank never books, created before Friday: ``missing`` at the bank;
+* one the bank books 0.01 short: matched by the payout id in its text, ``amount_mismatch``;
+* one the bank books four days after the payout (``late_after`` is two): ``late``, by key;
+* one whose bank line lost the payout id: matched by the fallback rule (same amount within five days);
+* one whose line lost the id and is booked four days after: ``late``, by the fallback rule;
 * the last USD payout, created on Sunday, which the bank books the next Monday (in a statement this
   window does not read): ``pending``, inside the three-day settlement window, so not a break.
 
-Every other payout matches its settlement by key and its bank line by the fallback rule.
+And four bank lines credit money no payout of the account made: one quotes an unknown payout id, three
+unrelated ones quote one other unknown id. No payout has their key or their amount: each is ``missing``
+in payouts, none a ``duplicate``.
+
+Every other payout matches its settlement by key and its bank line by the payout id.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from include.sandbox.payouts import PayoutWeek
+from include.sandbox.payouts import SHARED_LINES, PayoutWeek
 from include.sandbox.sftp_server import SftpSandbox
 from include.sandbox.stripe_server import StripeSandbox
 
@@ -70,5 +77,11 @@ class Scenario:
     def expected_breaks(self) -> collections.Counter[tuple[str, str | None]]:
         # The recent payout is pending (not a break); the unbalanced one is booked by the bank.
         return collections.Counter(
-            {("group_mismatch", None): 1, ("missing", "bank"): 2, ("missing", "payouts"): 1}
+            {
+                ("group_mismatch", None): 1,
+                ("missing", "bank"): 1,
+                ("amount_mismatch", None): 1,
+                ("late", None): 2,
+                ("missing", "payouts"): 1 + SHARED_LINES,
+            }
         )

@@ -19,6 +19,12 @@ leave alone (so the breaks stay the same) and none of them critical, so the run 
 * one order without a buyer email (``customer_email_not_null``);
 * one event whose stored ``tickets_sold`` is one more than its orders add up to
   (``tickets_sold_match_orders``).
+
+``NegativeSales`` is the same day with more orders (``NEGATIVE_ORDERS``), for a variant of the spec whose
+``amount_not_negative`` is critical but marks rather than stops: ``NEGATIVE_SALES`` of them (under 1 %)
+are returns the platform books as negative sales, and the till with them (both sides negative, so they
+match); and the till writes one more order twice, the second row one minor unit higher: a copy that
+differs from the row it repeats, so it is ``missing`` on the platform's side, not a ``duplicate``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from include.sandbox.ticketing_server import TicketingSandbox
 from include.scenarios._peers import app_database, day_start, http_connection, postgres_connection
 
 ORDERS = 60
+NEGATIVE_ORDERS = 240
+NEGATIVE_SALES = 2
 # The rule of include/specs/ticket_orders.yml that each planted flaw of an order breaks.
 RULE_OF_FLAW = {
     "unknown_event": "event_exists",
@@ -49,29 +57,42 @@ RULE_OF_FLAW = {
 class Scenario:
     spec = "ticket_orders"
 
-    def __init__(self, seed: int, day: dt.date) -> None:
+    def __init__(
+        self, seed: int, day: dt.date, orders: int = ORDERS, negative_sales: int = 0, changed_copies: int = 0
+    ) -> None:
         self.seed = seed
         self.day = day
+        self.orders = orders
         clean = TicketingScenario(
-            seed=seed, start=day_start(day), end=day_start(day + dt.timedelta(days=1)), count=ORDERS
+            seed=seed, start=day_start(day), end=day_start(day + dt.timedelta(days=1)), count=orders
         )
         plan = self._plan(clean)
         # Drawn after the differences and from a generator of their own, so that adding them left the
         # differences (and the breaks they make) as they were.
         rng = random.Random(f"ticket_orders:integrity:{seed}:{day.isoformat()}")
         planned = {order_id for ids in dataclasses.astuple(plan) for order_id in ids}
-        untouched = [i for i in range(5, ORDERS) if clean.sale(i)["id"] not in planned]
+        untouched = [i for i in range(5, orders) if clean.sale(i)["id"] not in planned]
         flawed = dict(zip(RULE_OF_FLAW, rng.sample(untouched, len(RULE_OF_FLAW)), strict=True))
-        self.platform = dataclasses.replace(clean, flaws=tuple((i, kind) for kind, i in flawed.items()))
+        miscounted, _name = rng.choice(EVENTS)
+        # The variant's additions, drawn last, so that the orders above stay as they were.
+        spare = [i for i in untouched[:-2] if i not in flawed.values()]
+        negative = rng.sample(spare, negative_sales)
+        copied = rng.sample([i for i in spare if i not in negative], changed_copies)
+        flaws = [(i, kind) for kind, i in flawed.items()] + [(i, "negative_total") for i in negative]
+        self.platform = dataclasses.replace(clean, flaws=tuple(flaws))
         # Flaw kind -> the order id that carries it.
         self.flawed = {kind: self.platform.sale(index)["id"] for kind, index in flawed.items()}
-        miscounted, _name = rng.choice(EVENTS)
-        self.plan = dataclasses.replace(plan, miscounted=frozenset({miscounted}))
+        self.negative = sorted(self.platform.sale(index)["id"] for index in negative)
+        self.plan = dataclasses.replace(
+            plan,
+            miscounted=frozenset({miscounted}),
+            repeated_changed=frozenset(clean.sale(index)["id"] for index in copied),
+        )
 
     def _plan(self, platform: TicketingScenario) -> TicketSalesPlan:
         # Orders 0-4 are the platform's edge cases (JPY, KWD, a 2**53 amount): keep them clean, and
         # keep the last ones clean so a repeated row a minute later stays inside the day.
-        statuses = {index: platform.sale(index)["status"] for index in range(5, ORDERS - 2)}
+        statuses = {index: platform.sale(index)["status"] for index in range(5, self.orders - 2)}
         refunded = sorted(index for index, status in statuses.items() if status == "refunded")
         if not refunded:
             raise ValueError(f"seed {self.seed} gives no refunded order to plant a status mismatch on")
@@ -108,7 +129,7 @@ class Scenario:
     def expected_breaks(self) -> collections.Counter[tuple[str, str | None]]:
         # A repeated till row is reported on the till's side; the engine names the other source in
         # missing_in for every unit that stands alone, a duplicate included.
-        return collections.Counter(
+        expected = collections.Counter(
             {
                 ("missing", "box_office"): len(self.plan.missing),
                 ("amount_mismatch", None): len(self.plan.amount_changed),
@@ -116,12 +137,26 @@ class Scenario:
                 ("duplicate", "platform"): len(self.plan.repeated),
             }
         )
+        if self.plan.repeated_changed:
+            # A copy that differs from the row it repeats stands alone on the till's side: missing.
+            expected["missing", "platform"] = len(self.plan.repeated_changed)
+        return expected
 
     def expected_integrity(self) -> dict[str, tuple[int, list[str]]]:
         """Every integrity rule the run must find broken: rule name -> (rows that break it, their
-        record keys, sorted). Every other rule of the spec, the defaults included, passes."""
+        record keys, sorted), on each source it fails on. Every other rule of the spec, the defaults
+        included, passes."""
         failing = {RULE_OF_FLAW[kind]: (1, [order_id]) for kind, order_id in self.flawed.items()}
         failing["tickets_sold_match_orders"] = (len(self.plan.miscounted), sorted(self.plan.miscounted))
         # The till's repeated row is the matching's duplicate, which the default no_duplicates reports.
         failing["no_duplicates"] = (len(self.plan.repeated), sorted(self.plan.repeated))
+        if self.negative:  # on both sides: the till books the returns as the platform does
+            failing["amount_not_negative"] = (len(self.negative), self.negative)
         return failing
+
+
+class NegativeSales(Scenario):
+    """The day with ``NEGATIVE_ORDERS`` orders, ``NEGATIVE_SALES`` of them negative, and a changed copy."""
+
+    def __init__(self, seed: int, day: dt.date) -> None:
+        super().__init__(seed, day, orders=NEGATIVE_ORDERS, negative_sales=NEGATIVE_SALES, changed_copies=1)

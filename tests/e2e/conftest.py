@@ -20,18 +20,21 @@ def airflow_db() -> None:
 
 @pytest.fixture
 def shipped_dag(airflow_db, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Load the DAG of one shipped example spec (include/specs/<name>.yml), alone and without retries.
+    """Load the DAG of one shipped example spec (include/specs/<name>.yml), alone and without retries;
+    ``changes`` replace top-level sections of the spec (``alerts={...}``) for a variant of it.
 
     Without retries a failing task fails the test at once instead of after the spec's retry delays.
     """
     import yaml
     from airflow.dag_processing.dagbag import DagBag
 
-    def load(name: str):
+    def load(name: str, **changes):
         source = PROJECT_ROOT / "include" / "specs" / f"{name}.yml"
         specs = tmp_path_factory.mktemp(f"{name}-specs")
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
-        (specs / source.name).write_text(yaml.safe_dump({**document, "retries": 0}), encoding="utf-8")
+        (specs / source.name).write_text(
+            yaml.safe_dump({**document, "retries": 0, **changes}), encoding="utf-8"
+        )
         # Kept for the whole test: dag.test() parses the DAG file again to serialize the DAG.
         monkeypatch.setenv("RECON_SPECS_DIR", str(specs))
         bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "recon_specs.py"))
@@ -60,3 +63,16 @@ def run_scenario(warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
             return runs
 
     return run
+
+
+@pytest.fixture
+def alert_receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The local Slack and PagerDuty endpoint, as the connections ``slack_alerts`` and ``pagerduty_alerts``
+    (what a spec variant's ``alerts`` section names); ``received()`` is what reached it."""
+    from include.local_stack import alert_connections
+    from include.sandbox.alert_receiver import AlertReceiver
+
+    with AlertReceiver(tmp_path / "alerts.jsonl") as receiver:
+        for conn_id, value in alert_connections(receiver).items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        yield receiver

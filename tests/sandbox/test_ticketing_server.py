@@ -84,7 +84,9 @@ def test_malformed_sales_rotate_through_every_kind() -> None:
 def test_a_flaw_changes_only_its_own_value_of_its_own_sale() -> None:
     clean = TicketingScenario(seed=3, count=12)
     flawed = TicketingScenario(
-        seed=3, count=12, flaws=((7, "zero_quantity"), (8, "no_buyer_email"), (9, "unknown_event"))
+        seed=3,
+        count=12,
+        flaws=((7, "zero_quantity"), (8, "no_buyer_email"), (9, "unknown_event"), (10, "negative_total")),
     )
 
     sales = list(flawed.sales())
@@ -92,10 +94,12 @@ def test_a_flaw_changes_only_its_own_value_of_its_own_sale() -> None:
     assert sales[7] == {**clean.sale(7), "quantity": 0}
     assert sales[8] == {**clean.sale(8), "buyer": {"email": None}}
     assert sales[9] == {**clean.sale(9), "event": UNKNOWN_EVENT}
-    assert [sale for i, sale in enumerate(sales) if i not in (7, 8, 9)] == [
-        sale for i, sale in enumerate(clean.sales()) if i not in (7, 8, 9)
+    total = clean.sale(10)["total"]
+    assert sales[10] == {**clean.sale(10), "total": {**total, "value": f"-{total['value']}"}}
+    assert [sale for i, sale in enumerate(sales) if i not in (7, 8, 9, 10)] == [
+        sale for i, sale in enumerate(clean.sales()) if i not in (7, 8, 9, 10)
     ]
-    assert [flawed.flaw(i) for i in (6, 7, 8, 9)] == [None, *FLAW_KINDS]
+    assert [flawed.flaw(i) for i in (6, 7, 8, 9, 10)] == [None, *FLAW_KINDS]
 
 
 def test_a_flaw_must_be_known_and_alone_on_its_sale() -> None:
