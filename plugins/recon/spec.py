@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recon.corrections.config import CorrectionTarget
 from recon.integrity.rules import RULE_TYPES, Rules
+from recon.money import Currencies, declared_currency_problems
 from recon.reconcile import Reconcile, parse_duration
 from recon.sources.base import SourceConfig
 from recon.sources.mapping import RecordMapping
@@ -94,6 +95,10 @@ class Spec(_Strict):
     retries: Annotated[int, Field(ge=0)] = 2
     retry_delay_seconds: Annotated[int, Field(ge=0)] = 60
     warehouse_connection: str = "recon_warehouse"
+    # The spec's own currency codes and their decimals, for what ISO 4217 does not list (tokens, loyalty
+    # points): {FLOW: 8, USDC: 6, ETH: 18, POINTS: 0}. Sources may name and carry them; an amount with
+    # more decimals is quarantined; the default currency_iso_4217 rule accepts them (docs/sources.md).
+    currencies: dict[str, Annotated[int, Field(ge=0, le=38)]] = {}
     # Per-record data (staging, record matches) of runs older than this is dropped; results are kept.
     retention_days: Annotated[int, Field(ge=1)] = 400
     sources: Annotated[list[Source], Field(min_length=2)]
@@ -109,6 +114,39 @@ class Spec(_Strict):
     alerts: Alerts = Alerts()
     # The system that is not the source of truth, and how recon may correct it (docs/operations.md).
     corrections: CorrectionTarget | None = None
+
+    @field_validator("currencies")
+    @classmethod
+    def _currency_codes(cls, value: dict[str, int]) -> dict[str, int]:
+        problems = declared_currency_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _sources_read_declared_currencies(self) -> Spec:
+        # Each source reads the spec's codes (``recon.money.DeclaredCurrencies``); a fixed currency
+        # must be one it can read.
+        table = Currencies(self.currencies)
+        problems = []
+        for section, sources in (("sources", self.sources), ("references", self.references)):
+            for index, source in enumerate(sources):
+                if hasattr(source, "use_currencies"):
+                    source.use_currencies(table)
+                fixed = getattr(source, "currency", None)
+                if isinstance(fixed, str) and not table.knows(fixed):
+                    problems.append(
+                        f"{section}.{index}.currency: {fixed!r} {table.unknown(fixed)};"
+                        f" declare it with its decimals, e.g. currencies: {{{fixed.upper()}: 8}}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def currency_table(self) -> Currencies:
+        """ISO 4217 and the spec's declared codes, as every source of the spec reads them."""
+        return Currencies(self.currencies)
 
     @field_validator("window_overlap", mode="before")
     @classmethod
