@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel, field_validator
+
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
 # Phone numbers in the forms people and mobile-money systems write them. Narrow on purpose: dates,
 # amounts, ISO times, record ids (ch_0712345678) and long order ids must stay readable in logs.
@@ -51,4 +53,52 @@ def mask_values(value: Any) -> Any:
         return [mask_values(item) for item in value]
     if isinstance(value, dict):
         return {key: mask_values(item) for key, item in value.items()}
+    return value
+
+
+# Canonical fields a source may declare personal; record_key is left out on purpose (see below).
+PERSONAL_FIELDS = ("reference", "customer_email", "status", "group_key", "attributes")
+
+
+class PersonalFields(BaseModel):
+    """Mixed into source models: ``personal`` names the fields whose values may hold a phone number
+    or an email (``[reference, attributes.msisdn]``). Each is masked as it is loaded, so staging,
+    quarantine and everything read from them never hold it in clear. A record key cannot be one: it
+    is what a record is matched and corrected by, and a masked key (``***78``) would make unrelated
+    records equal; the spec refuses a personal field it matches on (``recon.spec``)."""
+
+    personal: list[str] = []
+
+    @field_validator("personal")
+    @classmethod
+    def _canonical(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name == "record_key":
+                raise ValueError(
+                    "personal: record_key cannot be masked, it is what records are matched and corrected by"
+                )
+            if name not in PERSONAL_FIELDS and not re.fullmatch(r"attributes\.[a-z][a-z0-9_]*", name):
+                raise ValueError(
+                    f"personal: {name!r} is not a field that can be masked; use {', '.join(PERSONAL_FIELDS)}"
+                    " or attributes.<name>"
+                )
+        return value
+
+    def is_personal(self, field: str) -> bool:
+        """Whether ``field`` (``reference``, ``attributes.msisdn``) is masked at load."""
+        return field in self.personal or (field.startswith("attributes.") and "attributes" in self.personal)
+
+
+def mask_personal(value: Any) -> Any:
+    """A personal value as stored: every phone number and email in it masked, at any depth; a number
+    that is a phone number (an MSISDN read as an integer) becomes masked text, any other is kept."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        masked = mask_text(str(value))
+        return value if masked == str(value) else masked
+    if isinstance(value, list):
+        return [mask_personal(item) for item in value]
+    if isinstance(value, dict):
+        return {key: mask_personal(item) for key, item in value.items()}
     return value

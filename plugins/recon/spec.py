@@ -196,6 +196,7 @@ class Spec(_Strict):
         problems += _reconciled_source_problems(self.sources)
         problems += _rule_sources(self.rules, names, every)
         problems += _correction_problems(self)
+        problems += _personal_key_problems(self)
         pair_names = [pair.pair_name for pair in self.pairs]
         if len(set(pair_names)) != len(pair_names):
             problems.append(f"reconcile: pair names must be unique, got {pair_names}")
@@ -390,4 +391,37 @@ def _correction_problems(spec: Spec) -> list[str]:
             "corrections.connection: must be a connection with write rights of its own, not the one"
             f" {target.source!r} is read through ({target.connection!r})"
         )
+    return problems
+
+
+def _personal_key_problems(spec: Spec) -> list[str]:
+    """A field masked at load (``personal``) cannot be matched on: every masked phone number of the
+    same last two digits reads ``***78``, so unrelated records would match. Refused, not hashed: a
+    bare hash of a phone number is undone by hashing every number, so it would not be masking."""
+    index = {source.name: position for position, source in enumerate(spec.sources)}
+    problems = []
+    for pair in spec.pairs:
+        keys = pair.key_fields
+        used = {"left": [*keys.left], "right": [*keys.right]}
+        group = getattr(pair, "group", None)
+        if group is not None:
+            used[group.side].append(group.by)
+        for rule in getattr(pair, "rules", []):
+            if rule.reference != "any":
+                used["left"].append("reference")
+                used["right"].append("reference")
+        compare = getattr(pair, "compare", None)
+        for name in getattr(compare, "attributes", []):
+            used["left"].append(f"attributes.{name}")
+            used["right"].append(f"attributes.{name}")
+        for side, fields in used.items():
+            source = spec.source(getattr(pair, side))
+            is_personal = getattr(source, "is_personal", None)
+            for field in dict.fromkeys(fields):
+                if is_personal is not None and is_personal(field):
+                    problems.append(
+                        f"sources.{index[source.name]}.personal: {field} is matched on by pair"
+                        f" {pair.pair_name!r}; a masked value would match unrelated records, so a field"
+                        " recon matches on is stored as read: leave it out of personal"
+                    )
     return problems

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from recon.masking import PersonalFields, mask_personal, mask_text
 from recon.money import CODE_TEXT, DeclaredCurrencies, decimals_rule
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources.base import StrictModel
@@ -46,7 +47,7 @@ class RecordFields(StrictModel):
     group_key: str | None = None
 
 
-class RecordMapping(StrictModel, DeclaredCurrencies):
+class RecordMapping(StrictModel, DeclaredCurrencies, PersonalFields):
     """The mapping part of a record source's spec (mixed into REST, GraphQL and Postgres sources)."""
 
     fields: RecordFields
@@ -109,8 +110,9 @@ class RecordMapping(StrictModel, DeclaredCurrencies):
         except _Reject as reject:
             key = lookup(item, self.fields.record_key)
             return QuarantinedRecord(
-                reason=str(reject),
-                raw=dict(item),
+                reason=mask_text(str(reject)) if self.personal else str(reject),
+                # The raw item holds the personal fields in clear: mask the whole of it.
+                raw=mask_personal(dict(item)) if self.personal else dict(item),
                 origin=origin,
                 origin_line=position,
                 record_key=None if key in (None, _MISSING) else str(key),
@@ -126,6 +128,14 @@ class RecordMapping(StrictModel, DeclaredCurrencies):
         for name, path in self.attributes.items():
             value = lookup(item, path)
             attributes[name] = None if value is _MISSING else value
+            if self.is_personal(f"attributes.{name}"):
+                attributes[name] = mask_personal(attributes[name])
+        masked = {
+            name: mask_personal(_text(item, name, getattr(fields, name)))
+            if self.is_personal(name)
+            else _text(item, name, getattr(fields, name))
+            for name in ("status", "customer_email", "reference", "group_key")
+        }
         return CanonicalRecord(
             record_key=key,
             amount=amount,
@@ -133,10 +143,10 @@ class RecordMapping(StrictModel, DeclaredCurrencies):
             occurred_at=occurred_at,
             origin=origin,
             origin_line=position,
-            status=_text(item, "status", fields.status),
-            customer_email=_text(item, "customer_email", fields.customer_email),
-            reference=_text(item, "reference", fields.reference),
-            group_key=_text(item, "group_key", fields.group_key),
+            status=masked["status"],
+            customer_email=masked["customer_email"],
+            reference=masked["reference"],
+            group_key=masked["group_key"],
             attributes=attributes,
         )
 

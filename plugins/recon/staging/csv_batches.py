@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from recon.masking import mask_text
 from recon.money import NON_DEFAULT_EXPONENTS, decimals_rule
 from recon.staging.csv_format import (
     CsvFormat,
@@ -179,6 +180,8 @@ class FileReader:
             state["row"] = number + 1
             self.quarantined += 1
             reason = f"wrong number of fields: expected {layout.width}, found {width}"
+            if self.fmt.personal:
+                text = mask_text(text)
             reject((self.origin, line, None, reason, json.dumps({"line": text}), text))
 
         import pyarrow.lib
@@ -220,6 +223,9 @@ class FileReader:
         if isinstance(ref, Extract):
             pattern = re.sub(r"\((?!\?)", "(?P<value>", ref.pattern, count=1)
             values = pc.struct_field(pc.extract_regex(values, pattern=pattern), [0])
+        if self.fmt.is_personal(what):
+            # Masked before it is stored (PersonalFields); Python per value, on declared columns only.
+            values = pa.array([None if v is None else mask_text(v) for v in values.to_pylist()], pa.string())
         return values
 
     def _map(
@@ -372,8 +378,10 @@ class FileReader:
             if isinstance(result, str):
                 self.quarantined += 1
                 raw = {layout.names[p]: v for p, v in sorted(cells.items())}
+                if self.fmt.personal:  # the raw row holds the personal columns in clear
+                    raw = {name: mask_text(v) for name, v in raw.items()}
                 key = cells[layout.positions["record_key"]].strip() or None
-                raw_line = self._join(cells)
+                raw_line = mask_text(self._join(cells)) if self.fmt.personal else self._join(cells)
                 reject((self.origin, line, key, result, json.dumps(raw), raw_line))
             else:
                 self.loaded += 1
@@ -471,7 +479,8 @@ def _scalar(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], zone: Zone
     try:
         return _scalar_row(fmt, layout, cells, zone)
     except _Reject as reject:
-        return str(reject)
+        # A reason may quote a cell; with personal columns it is masked like the cell.
+        return mask_text(str(reject)) if fmt.personal else str(reject)
 
 
 def _column(layout: CsvLayout, what: str) -> str:
@@ -492,7 +501,7 @@ def _field(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], what: str, 
                 f"{what}: pattern {ref.pattern!r} finds nothing in {text!r} (column {_column(layout, what)})"
             )
         text = match.group(1).strip()
-    return text
+    return mask_text(text) if fmt.is_personal(what) else text
 
 
 def _scalar_row(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], zone: ZoneInfo) -> list:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from recon.masking import PersonalFields
 from recon.money import CODE_TEXT, DeclaredCurrencies
 from recon.sources.base import StrictModel
 
@@ -82,7 +83,7 @@ class DebitCreditColumns(StrictModel):
     credit_amount: ColumnRef
 
 
-class CsvFormat(StrictModel, DeclaredCurrencies):
+class CsvFormat(StrictModel, DeclaredCurrencies, PersonalFields):
     """The dialect of a CSV file and the mapping of its columns into canonical records."""
 
     fields: CsvFields
