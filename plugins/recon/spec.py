@@ -415,7 +415,9 @@ def _personal_key_problems(spec: Spec) -> list[str]:
             used["left"].append(f"attributes.{name}")
             used["right"].append(f"attributes.{name}")
         for side, fields in used.items():
-            source = spec.source(getattr(pair, side))
+            if getattr(pair, side) not in index:
+                continue  # an unknown source, reported where the pair names it
+            source = spec.sources[index[getattr(pair, side)]]
             is_personal = getattr(source, "is_personal", None)
             for field in dict.fromkeys(fields):
                 if is_personal is not None and is_personal(field):
