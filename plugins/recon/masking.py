@@ -18,7 +18,7 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0
 # A digit string inside a word or a longer number (an id, an amount's decimals) is never one.
 _SEP = r"[ -]?"
 _BEFORE = r"(?<![\w+.,-])"  # not inside a word, an id, a number or a date
-_AFTER = r"(?![\w,]|[.:/-]\d)"  # nor followed by more of one
+_AFTER = r"(?!\w|[.,:/-]\d)"  # nor followed by more of one
 _INTERNATIONAL = r"\+\d(?:[\s().-]{0,2}\d){7,14}"
 _MSISDN = (
     rf"(?:2[1-6]\d{_SEP}[1-9]\d\d|234{_SEP}[789][01]\d\d){_SEP}\d{{3}}{_SEP}\d{{3}}"

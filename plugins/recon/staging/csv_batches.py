@@ -381,7 +381,9 @@ class FileReader:
                 if self.fmt.personal:  # the raw row holds the personal columns in clear
                     raw = {name: mask_text(v) for name, v in raw.items()}
                 key = cells[layout.positions["record_key"]].strip() or None
-                raw_line = mask_text(self._join(cells)) if self.fmt.personal else self._join(cells)
+                # Cell by cell: a delimiter next to a number must not hide it from the mask.
+                masked = {p: mask_text(v) for p, v in cells.items()} if self.fmt.personal else cells
+                raw_line = self._join(masked)
                 reject((self.origin, line, key, result, json.dumps(raw), raw_line))
             else:
                 self.loaded += 1
