@@ -216,7 +216,9 @@ def every_section_facts() -> RunFacts:
         "unexpected_percent": "0.1",
     }
     run = run_row(recommendations=["Check the webhook."], pending_count=2, integrity_failures=[failure])
-    return run_facts(run, SUMMARY, BREAKS, carried=1, quarantined=1, links=Links(AIRFLOW_URL, DASHBOARD_URL))
+    return run_facts(
+        run, SUMMARY, BREAKS, still_open=1, quarantined=1, links=Links(AIRFLOW_URL, DASHBOARD_URL)
+    )
 
 
 @pytest.mark.parametrize(
@@ -294,7 +296,7 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
         ClassCount("near_duplicate", None, 1, "internal"),
         ClassCount("stuck", None, 1),
     ]
-    facts = run_facts(run_row(pending_count=5), SUMMARY, BREAKS, counts=counts, carried=3)
+    facts = run_facts(run_row(pending_count=5), SUMMARY, BREAKS, counts=counts, still_open=35, seen_again=7)
 
     message = result_message(facts)
 
@@ -302,7 +304,8 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
         "missing in internal: *1,207* · missing in stripe: *4* · amount mismatches: *3*"
         " · currency mismatches: *2* · status mismatches: *2* · late records: *1* · duplicates in internal:"
         " *1* · likely double submissions in internal: *1* · stuck records: *1*"
-        " · pending (inside the settlement window): 5 · still open from earlier runs: 3"
+        " · pending (inside the settlement window): 5 · still open from earlier runs: 35 (7 still missing in"
+        " this run)"
     ]
     assert message["text"].startswith("stripe_billing 2026-11-19: 1,222 breaks")
 
@@ -316,9 +319,7 @@ def test_pending_and_still_open_are_left_out_when_there_are_none() -> None:
 
 
 def test_still_open_breaks_are_reported_even_without_new_ones() -> None:
-    summary = [summary_row("USD", carried_break_count=2)]
-
-    message = result_message(run_facts(run_row("success", "ok"), summary, []))
+    message = result_message(run_facts(run_row("success", "ok"), [summary_row("USD")], [], still_open=2))
 
     assert items(section(message, "Breaks by class")) == ["still open from earlier runs: 2"]
 
