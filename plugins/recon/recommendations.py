@@ -149,7 +149,7 @@ class Finding:
     fields: tuple[tuple[str, int], ...] = ()  # attribute mismatches: (field, records), most first
     status_pairs: tuple[tuple[str, str, int], ...] = ()  # (left word, right word, records), most first
     near: PairWords | None = None  # near duplicates: what made them look alike
-    balance: BalanceWords | None = None  # balance mismatches: the entity, each side's holding, the truth
+    balance: BalanceWords | None = None  # a balance pair's: the entity, each side's holding, the truth
     hint: str | None = None  # the spec's own sentence for this class
 
     def kind(self, source: str | None) -> str:
@@ -160,6 +160,14 @@ class Finding:
 
 def _records(count: int) -> str:
     return f"{count} record{'s' if count != 1 else ''}"
+
+
+def _counted(finding: Finding, count: int) -> str:
+    """``3 records``; a balance pair counts entities, named as its spec does: ``3 entities (user_id)``."""
+    if finding.balance is None:
+        return _records(count)
+    named = f" ({finding.balance.entity})" if finding.balance.entity != "entity" else ""
+    return f"{count} {'entity' if count == 1 else 'entities'}{named}"
 
 
 def _are(count: int) -> str:
@@ -240,7 +248,7 @@ def _missing(finding: Finding, n: int) -> str:
         check += (
             f"; if {absent} is written from Stripe's webhooks, check their delivery (Stripe's webhook log)"
         )
-    return f"{_records(n)} {_are(n)} in {present} but not in {absent}: check {check}."
+    return f"{_counted(finding, n)} {_are(n)} in {present} but not in {absent}: check {check}."
 
 
 def _duplicate(finding: Finding, n: int) -> str:
@@ -336,7 +344,11 @@ def _balance(finding: Finding, n: int) -> str:
     if holds[target] == "entries":  # corrections set balances; a wrong entry is fixed in its ledger
         fix = f"correct the entries in {target} (an entry missing, posted twice or wrong)"
     else:
-        source = f"{said('its sum', 'their sums')} in {truth}" if holds[truth] == "entries" else f"{truth}'s"
+        source = (
+            f"{said('its sum', 'their sums')} in {truth}"
+            if holds[truth] == "entries"
+            else f"{said('the one', 'those')} in {truth}"
+        )
         fix = f"set the {said('balance', 'balances')} in {target} to {source}"
         fix += " (recon corrections plan, then apply)" if words.correctable else ""
     return f"{what}: {truth} is the source of truth (the spec's corrections), so {fix}."
@@ -365,8 +377,8 @@ def _sentence(finding: Finding) -> str:
         )
     if cls == "currency_mismatch":
         return (
-            f"{_records(n)} {verb('carries', 'carry')} a different currency in {left} and {right}: check"
-            f" {_checks(finding)}."
+            f"{_counted(finding, n)} {verb('carries', 'carry')} a different currency in {left} and {right}:"
+            f" check {_checks(finding)}."
         )
     if cls == "late":
         return (
@@ -434,7 +446,7 @@ def build_findings(
             fields=_most_first(fields_of.get(row["pair"], [])) if cls == "attribute_mismatch" else (),
             status_pairs=tuple((left, right, count) for (left, right), count in told),
             near=pair if cls == "near_duplicate" else None,
-            balance=pair.balance if cls == "balance_mismatch" else None,
+            balance=pair.balance,
         )  # fmt: skip
         found.append(replace(finding, hint=hint_for(pair.hints, finding)))
     return found
