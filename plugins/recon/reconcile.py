@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from recon.key_forms import KeyForm
 from recon.recommendations import BalanceHintKey, Hint, PairHintKey
 
 NAME = r"^[a-z][a-z0-9_]*$"
@@ -151,6 +152,8 @@ class Pair(_Exact):
     group: Group | None = None
     # The team's own sentence per break class, added to the run's recommendation for it (docs/alerts.md).
     hints: dict[PairHintKey, Hint] = {}
+    # How both sides' key fields are normalised before matching; replaces the sources' own key_form.
+    key_form: KeyForm | None = None
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -190,6 +193,8 @@ class Balance(_Exact):
     entity: Keys | list[FieldName] = ["record_key"]
     tolerance: Amount = Decimal("0")
     hints: dict[BalanceHintKey, Hint] = {}
+    # How both sides' entity fields are normalised before matching; replaces the sources' own key_form.
+    key_form: KeyForm | None = None
 
     @field_validator("entity", mode="before")
     @classmethod

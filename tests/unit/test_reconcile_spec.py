@@ -189,3 +189,72 @@ def test_a_negative_min_amount_or_copy_window_is_located(tmp_path: Path, section
     message = load_error(write_spec(tmp_path, section))
 
     assert f"field '{field}'" in message
+
+
+def write_keyed_spec(tmp_path: Path, reconcile: dict, source_forms: dict[str, dict]) -> Path:
+    """A spec whose sources declare the key forms given (by source name)."""
+    path = write_spec(tmp_path, reconcile, ("app", "psp", "bank"))
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for source in document["sources"]:
+        if source["name"] in source_forms:
+            source["key_form"] = source_forms[source["name"]]
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_key_forms_reach_the_settings_per_side_a_pairs_own_replacing_its_sources(tmp_path: Path) -> None:
+    reconcile = {
+        "pairs": [
+            {"left": "app", "right": "psp"},
+            {"left": "psp", "right": "bank", "key_form": {"case": "upper", "trim": True}},
+        ],
+        "balances": [{"left": "app", "right": "bank"}],
+    }
+    forms = {"app": {"case": "lower", "remove_prefix": "0x"}, "bank": {"remove_leading_zeros": True}}
+    spec = load_spec(write_keyed_spec(tmp_path, reconcile, forms))
+
+    records, keyed_by_pair, balances = settings_rows(spec)
+
+    assert records["key_forms"].obj == {
+        "left": {"case": "lower", "remove_prefix": "0x", "prefix_pattern": "^0x"},
+        "right": None,  # psp declares none: its keys are compared as they are
+    }
+    upper = {"case": "upper", "trim": True}
+    assert keyed_by_pair["key_forms"].obj == {"left": upper, "right": upper}
+    assert balances["key_forms"].obj == {
+        "left": {"case": "lower", "remove_prefix": "0x", "prefix_pattern": "^0x"},
+        "right": {"remove_leading_zeros": True},
+    }
+    plain = load_spec(write_spec(tmp_path, None))
+    assert [row["key_forms"] for row in settings_rows(plain)] == [None]
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"case": "title"}, "reconcile.pairs.0.key_form.case"),
+        ({"trim": True, "strip": True}, "reconcile.pairs.0.key_form.strip"),
+        ({"remove_prefix": "0 x"}, "reconcile.pairs.0.key_form.remove_prefix"),
+        ({}, "a key_form changes nothing"),
+    ],
+)
+def test_a_wrong_key_form_is_located(tmp_path: Path, form: dict, message: str) -> None:
+    reconcile = {"pairs": [{"left": "app", "right": "psp", "key_form": form}]}
+
+    error = load_error(write_spec(tmp_path, reconcile))
+
+    assert message in error
+
+
+def test_each_step_of_a_key_form() -> None:
+    from recon.key_forms import KeyForm
+
+    everything = KeyForm(case="lower", trim=True, remove_prefix="0x", remove_leading_zeros=True)
+    assert everything.normalize(" 0XAB01\n") == "ab01"
+    assert everything.normalize("0x0000") == "0"
+    assert KeyForm(remove_leading_zeros=True).normalize("0042") == "42"
+    assert KeyForm(remove_leading_zeros=True).normalize("4200") == "4200"
+    assert KeyForm(remove_prefix="0x").normalize("0xab0x") == "ab0x"
+    assert KeyForm(remove_prefix="0x").normalize("0XAB") == "AB"  # the prefix in any case, the rest kept
+    assert KeyForm(case="upper").normalize("0xab") == "0XAB"
+    assert KeyForm(trim=True).normalize("\t a b \r\n") == "a b"

@@ -20,6 +20,7 @@ renamed as (
         right_source,
         left_keys,
         right_keys,
+        key_forms,
         group_side,
 
         -- compared fields

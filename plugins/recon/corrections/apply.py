@@ -11,6 +11,9 @@ For each change, while its ``reconciliation.corrections`` row is locked:
    break, before, after), and the warehouse commits.
 One failed change never stops the others; each outcome is returned. Revert runs the same steps back
 from the backup, and is audited the same way.
+
+An insert first locks the rows whose key, in the target side's key form, is the inserted key's: a row
+spelt differently for the same account (``0xABC`` for ``0xabc``) makes the insert stale, never a twin.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from recon.corrections.plan import CorrectionError, _connect
+from recon.key_forms import KeyForm, normalize, source_side_form, sql_expression
 from recon.masking import mask_text
 from recon.spec import Spec
 
@@ -137,7 +141,8 @@ def _apply_one(target_conn: psycopg.Connection, spec: Spec, row: dict, cur: Any)
     if _negative(after, target.columns.get("amount")):  # type: ignore[call-overload]
         return "failed", "refused: the source of truth gives a negative amount", None
     if row["kind"] == "insert":
-        present = _locked(target_conn, table, target.key, row["record_key"])
+        form = _target_form(spec, cur, row["break_id"])
+        present = _locked_in_form(target_conn, table, target.key, form, row["record_key"])
         if present:
             same = _holds(present[0], after)
             return (
@@ -234,6 +239,27 @@ def _locked(conn: psycopg.Connection, table: sql.Composable, column: str, value:
             (value,),
         )
         return cur.fetchall()
+
+
+def _locked_in_form(
+    conn: psycopg.Connection, table: sql.Composable, column: str, form: KeyForm | None, key: str
+) -> list[dict]:
+    """The rows whose ``column``, in ``form``, is ``key`` in ``form``; locked."""
+    stored = sql_expression(form, sql.SQL("{}::text").format(sql.Identifier(column)))
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL("select * from {} where {} = %s for update").format(table, stored),
+            (normalize(form, key),),
+        )
+        return cur.fetchall()
+
+
+def _target_form(spec: Spec, cur: Any, break_id: str) -> KeyForm | None:
+    """The key form of the target's side of the pair the break was found in."""
+    assert spec.corrections is not None
+    cur.execute("select pair from reconciliation.breaks where break_id = %s", (break_id,))
+    found = cur.fetchone()
+    return source_side_form(spec, found["pair"], spec.corrections.source) if found else None
 
 
 def _insert(conn: psycopg.Connection, table: sql.Composable, values: dict) -> None:

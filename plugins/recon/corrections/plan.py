@@ -12,6 +12,11 @@ truth:
 
 "Before" is what the target holds now, read through the correction connection in a read-only
 transaction, not what the run saw: a break the target no longer shows is skipped, with the reason.
+
+Keys: target rows are looked up by their key column in the target side's key form (recon.key_forms),
+against the break's key as matching saw it, so a row spelt ``0xABC`` answers for a break on ``0xabc``
+and is updated through its own row, never shadowed by an insert. An insert writes the truth's key in
+the target's form (``corrections.insert_key``).
 Planning again replaces the earlier plan's unapplied rows for the same change, never adds to them.
 """
 
@@ -29,6 +34,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from recon.corrections.config import CorrectionTarget
+from recon.key_forms import KeyForm, normalize, source_side_form, sql_expression
 from recon.spec import Spec
 
 _FIELD_OF_CLASS = {
@@ -37,6 +43,12 @@ _FIELD_OF_CLASS = {
     "status_mismatch": "status",
     "balance_mismatch": "amount",  # a balance pair: the target's balance set to the truth's sum
 }
+
+
+# A target row's key in the target side's key form, read alongside the row (and taken off it).
+_LOOKUP_COLUMN = "recon_lookup_key"
+# (the target side's key form, a key in the form both sides' key forms make it: the match key)
+Lookup = tuple[KeyForm | None, str]
 
 
 class CorrectionError(ValueError):
@@ -77,28 +89,41 @@ def plan_corrections(
     if not actor.strip():
         raise CorrectionError("who: a plan needs the person's name (--by)")
     breaks = _open_breaks(conn, spec, target, break_ids)
-    keys = sorted({_key(target, item) for item in breaks})
+    lookups = {item["break_id"]: _lookup(spec, target, item) for item in breaks}
     owned = target_conn is None
     target_conn = target_conn or _connect(target.connection)
     try:
-        current = _target_rows(target_conn, target, keys)
+        current = _target_rows(target_conn, target, set(lookups.values()))
     finally:
         if owned:
             target_conn.close()
     plan = Plan()
     for item in breaks:
-        _plan_break(spec, target, item, current.get(_key(target, item), []), plan)
+        lookup = lookups[item["break_id"]]
+        _plan_break(spec, target, item, current.get(lookup, []), plan, lookup)
     _store(conn, spec, target, plan.changes, actor.strip())
     return plan
 
 
-def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dict], plan: Plan) -> None:
+def _plan_break(
+    spec: Spec, target: CorrectionTarget, item: dict, rows: list[dict], plan: Plan, lookup: Lookup
+) -> None:
     truth = _truth_side(target, item)
-    key = _key(target, item)
+    key = _key(spec, target, item)
     kind = item["break_class"]
     if kind == "missing" and item["missing_in"] == target.source:
         if rows:
-            plan.skipped.append((item["break_id"], f"{target.table} already has a row for {key!r}"))
+            stored = ", ".join(sorted({repr(_text(row[target.key])) for row in rows}))
+            held = "" if stored == repr(key) else f" (stored as {stored})"
+            plan.skipped.append((item["break_id"], f"{target.table} already has a row for {key!r}{held}"))
+            return
+        form, match_key = lookup
+        key = target.insert_key.format(key=normalize(form, match_key))
+        if normalize(form, key) != match_key:  # the next run would not match it: it would be inserted again
+            plan.skipped.append(
+                (item["break_id"], f"refused: the inserted key {key!r} would not match {match_key!r}"
+                 " in the target's key form (corrections.insert_key, key_form)")
+            )  # fmt: skip
             return
         after = {target.key: key, **target.insert_values}
         for name, column in target.columns.items():
@@ -131,7 +156,8 @@ def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dic
         )
         auto = auto and abs(difference) <= limit
         row_id = _text(rows[0].get(target.row_column))
-        change = _change(spec, item, "update", key, row_id, {column: before}, {column: after}, auto)
+        own_key = _text(rows[0].get(target.key)) or key  # the row's own spelling, not the truth's
+        change = _change(spec, item, "update", own_key, row_id, {column: before}, {column: after}, auto)
         plan.changes.append(change)
     elif kind == "duplicate" and item["missing_in"] != target.source and len(rows) > 1:
         ordered = sorted(
@@ -139,7 +165,8 @@ def _plan_break(spec: Spec, target: CorrectionTarget, item: dict, rows: list[dic
         )
         for row in ordered[1:]:  # the earliest stays
             row_id = _text(row.get(target.row_column))
-            plan.changes.append(_change(spec, item, "delete", key, row_id, row, None))
+            own_key = _text(row.get(target.key)) or key
+            plan.changes.append(_change(spec, item, "delete", own_key, row_id, row, None))
     else:
         plan.skipped.append((item["break_id"], f"no correction for a {kind} break on this side"))
 
@@ -171,22 +198,27 @@ def _open_breaks(
 
 
 def _target_rows(
-    conn: psycopg.Connection, target: CorrectionTarget, keys: list[str]
-) -> dict[str, list[dict]]:
-    if not keys:
-        return {}
-    query = sql.SQL("select * from {table} where {key}::text = any(%s)").format(
-        table=sql.Identifier(*target.table.split(".")), key=sql.Identifier(target.key)
-    )
-    rows: dict[str, list[dict]] = {}
+    conn: psycopg.Connection, target: CorrectionTarget, lookups: set[Lookup]
+) -> dict[Lookup, list[dict]]:
+    """The target's rows of each looked-up key, compared in the target side's key form."""
+    by_form: dict[KeyForm | None, list[str]] = {}
+    for form, key in lookups:
+        by_form.setdefault(form, []).append(key)
+    rows: dict[Lookup, list[dict]] = {}
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("set transaction read only")  # planning never writes to the target
-        try:
-            cur.execute(query, (keys,))
-        except psycopg.Error as exc:
-            raise CorrectionError(f"corrections.table {target.table!r}: {exc}".strip()) from exc
-        for row in cur.fetchall():
-            rows.setdefault(str(row[target.key]), []).append(row)
+        for form, keys in by_form.items():
+            stored = sql_expression(form, sql.SQL("{}::text").format(sql.Identifier(target.key)))
+            query = sql.SQL("select *, {stored} as {lookup} from {table} where {stored} = any(%s)").format(
+                stored=stored, lookup=sql.Identifier(_LOOKUP_COLUMN),
+                table=sql.Identifier(*target.table.split(".")),
+            )  # fmt: skip
+            try:
+                cur.execute(query, (sorted(keys),))
+            except psycopg.Error as exc:
+                raise CorrectionError(f"corrections.table {target.table!r}: {exc}".strip()) from exc
+            for row in cur.fetchall():
+                rows.setdefault((form, row.pop(_LOOKUP_COLUMN)), []).append(row)
     return rows
 
 
@@ -233,8 +265,9 @@ def _truth_side(target: CorrectionTarget, item: dict) -> str:
     return "right" if item["left_source"] == target.source else "left"
 
 
-def _key(target: CorrectionTarget, item: dict) -> str:
-    if item["break_class"] == "balance_mismatch":
+def _key(spec: Spec, target: CorrectionTarget, item: dict) -> str:
+    """The break's key as a side spells it: the truth's record key, else the target's."""
+    if _is_balance(spec, item):
         return item["match_key"]  # the entity (a grouped side's record keys are its entries)
     truth = _truth_side(target, item)
     own = "left" if truth == "right" else "right"
@@ -242,6 +275,21 @@ def _key(target: CorrectionTarget, item: dict) -> str:
     # A record's one key. A group's keys, comma-joined as they were stored before they became text[]:
     # correction ids hash this, and no one target row has that key (the break is skipped, named).
     return ",".join(keys)
+
+
+def _lookup(spec: Spec, target: CorrectionTarget, item: dict) -> Lookup:
+    """The target side's key form, and the break's key in the form matching compared it in."""
+    form = source_side_form(spec, item["pair"], target.source)
+    if _is_balance(spec, item):
+        return form, item["match_key"]  # already in both sides' form
+    truth = _truth_side(target, item)
+    side = truth if item[f"{truth}_record_keys"] else ("left" if truth == "right" else "right")
+    side_form = source_side_form(spec, item["pair"], item[f"{side}_source"])
+    return form, normalize(side_form, _key(spec, target, item))
+
+
+def _is_balance(spec: Spec, item: dict) -> bool:
+    return item["pair"] in {balance.pair_name for balance in spec.reconcile.balances}
 
 
 def _truth_value(target: CorrectionTarget, item: dict, truth: str, name: str) -> Any:

@@ -256,3 +256,6 @@ create table if not exists staging.pair_settings (
 alter table staging.pair_settings
     add column if not exists copy_within interval not null default '0',
     add column if not exists critical_min_amount numeric not null default 0;
+-- How each side's keys are normalised before matching ({"left": form, "right": form}, null: as they
+-- are; recon.key_forms), added after the table: warehouses created earlier get it here.
+alter table staging.pair_settings add column if not exists key_forms jsonb;
