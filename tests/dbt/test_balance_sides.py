@@ -52,7 +52,9 @@ def test_a_snapshot_listing_an_address_twice_is_a_duplicate_never_a_doubled_bala
         ("0xa", "matched", None, "10", "10"),
         ("0xb", "balance_mismatch", None, "3", "4"),
     ]
-    (repeat,) = rows(conn, "select break_class, missing_in from reconciliation.breaks where match_key = '0xa'")
+    (repeat,) = rows(
+        conn, "select break_class, missing_in from reconciliation.breaks where match_key = '0xa'"
+    )
     assert repeat == {"break_class": "duplicate", "missing_in": "app"}
 
 
