@@ -81,27 +81,59 @@ def _key_fields(spec: Spec, pair_name: str, side: str) -> list[str]:
 
 def _units(conn: psycopg.Connection, checked: list[_TruthOf], found: dict[str, str]) -> dict[str, set[str]]:
     """Repeated and gone keys; returns the runs whose records each break's units hold."""
-    truth_count = sql.SQL("case b.side when 'left' then u.left_record_count else u.right_record_count end")
-    truth_keys = sql.SQL("case b.side when 'left' then u.left_record_keys else u.right_record_keys end")
+    # Equal keys join by hash. A break without a key (a pair matched by fallback rules) finds its
+    # units by their record keys, unnested on both sides so that join is by hash too.
+    keyless = any(item.match_key is None for item in checked)
     query = sql.SQL(
         """
-        select b.break_id, count(u.run_id) as units,
-            count(u.run_id) filter (where {truth_count} > 0) as truth_units,
-            coalesce(sum({truth_count}), 0) as truth_records,
-            array_remove(array_agg(distinct u.carried_from_run_id), null) as carried_from
-        from jsonb_to_recordset(%s) as b (break_id text, run_id text, pair text, side text,
-            match_key text, record_keys text[])
-        left join {units} as u
-            on u.run_id = b.run_id and u.pair = b.pair
-            and (u.match_key = b.match_key or (b.match_key is null and {truth_keys} && b.record_keys))
+        with breaks as (
+            select * from jsonb_to_recordset(%(breaks)s) as b (break_id text, run_id text, pair text,
+                side text, match_key text, record_keys text[])
+        ),
+        hits as (
+            select b.break_id, u.unit_id, u.carried_from_run_id,
+                case b.side when 'left' then u.left_record_count else u.right_record_count end as truth_count
+            from breaks as b
+            inner join {units} as u
+                on u.run_id = b.run_id and u.pair = b.pair and u.match_key = b.match_key
+            union
+            select b.break_id, held.unit_id, held.carried_from_run_id, held.truth_count
+            from breaks as b
+            cross join lateral unnest(b.record_keys) as wanted (record_key)
+            inner join (
+                select u.run_id, u.pair, sides.side, key.record_key, u.unit_id, u.carried_from_run_id,
+                    sides.truth_count
+                from {units} as u
+                cross join lateral (
+                    values ('left', u.left_record_keys, u.left_record_count),
+                        ('right', u.right_record_keys, u.right_record_count)
+                ) as sides (side, record_keys, truth_count)
+                cross join lateral unnest(sides.record_keys) as key (record_key)
+                where %(keyless)s and u.run_id = any(%(runs)s) and u.match_key is null
+            ) as held
+                on held.run_id = b.run_id and held.pair = b.pair and held.side = b.side
+                and held.record_key = wanted.record_key
+            where b.match_key is null
+        )
+        select b.break_id, count(hits.unit_id) as units,
+            count(hits.unit_id) filter (where hits.truth_count > 0) as truth_units,
+            coalesce(sum(hits.truth_count), 0) as truth_records,
+            array_remove(array_agg(distinct hits.carried_from_run_id), null) as carried_from
+        from breaks as b
+        left join hits on hits.break_id = b.break_id
         group by b.break_id
         """
-    ).format(truth_count=truth_count, truth_keys=truth_keys, units=UNITS)
+    ).format(units=UNITS)
+    params = {
+        "breaks": json.dumps([item.as_row() for item in checked]),
+        "keyless": keyless,
+        "runs": sorted({item.run_id for item in checked}),
+    }
     if conn.execute("select to_regclass('recon_intermediate.int_records_matched')").fetchone()[0] is None:
         rows: list[dict[str, Any]] = []
     else:
         with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, (json.dumps([item.as_row() for item in checked]),))
+            cur.execute(query, params)
             rows = cur.fetchall()
     by_id = {row["break_id"]: row for row in rows}
     runs: dict[str, set[str]] = {}
