@@ -184,13 +184,24 @@ class Pair(_Exact):
         return Keys(left=list(self.keys), right=list(self.keys))
 
 
+Side = Literal["left", "right"]
+
+
 class Balance(_Exact):
-    """Per-entity balances: each side's amounts summed per entity and compared, to ``tolerance``."""
+    """Per-entity balances: each side's balance of an entity compared, to ``tolerance``.
+
+    A side either sums its records per entity (a ledger's entries) or holds one row per entity (a
+    balance table, a balance snapshot). On a one-row side an entity listed twice is a ``duplicate``
+    (the later rows), never a sum: summing would turn a repeated row into a doubled balance.
+    """
 
     left: str
     right: str
     name: Annotated[str | None, Field(pattern=NAME)] = None
     entity: Keys | list[FieldName] = ["record_key"]
+    # The sides whose records are summed per entity. Left out: a side whose entity fields include
+    # group_key sums (the entries of a group), any other side holds one row per entity.
+    sums: Annotated[list[Side], Field(max_length=2)] | None = None
     tolerance: Amount = Decimal("0")
     hints: dict[BalanceHintKey, Hint] = {}
     # How both sides' entity fields are normalised before matching; replaces the sources' own key_form.
@@ -200,6 +211,27 @@ class Balance(_Exact):
     @classmethod
     def _entity(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("sums")
+    @classmethod
+    def _sides_once(cls, sums: list[str] | None) -> list[str] | None:
+        if sums is not None and len(set(sums)) != len(sums):
+            raise ValueError(f"name each side once, got {sums}")
+        return sums
+
+    @property
+    def summed_sides(self) -> tuple[str, ...]:
+        """The sides summed per entity, as declared or by default (see ``sums``)."""
+        if self.sums is not None:
+            return tuple(side for side in ("left", "right") if side in self.sums)
+        keys = self.key_fields
+        return tuple(side for side in ("left", "right") if "group_key" in getattr(keys, side))
+
+    @property
+    def group_side(self) -> str | None:
+        """``staging.pair_settings.group_side``: the summed sides (``both``, one, or none)."""
+        sides = self.summed_sides
+        return "both" if len(sides) == 2 else (sides[0] if sides else None)
 
     @property
     def pair_name(self) -> str:
@@ -261,7 +293,8 @@ def pair_settings(reconcile: Reconcile) -> list[dict[str, Any]]:
         rows.append(
             _row(
                 balance.pair_name, "balances", balance.left, balance.right, balance.key_fields, stuck,
-                reconcile, amount_tolerance=balance.tolerance, group_side="both", near_fields=None,
+                reconcile, amount_tolerance=balance.tolerance, group_side=balance.group_side,
+                near_fields=None,
             )
         )  # fmt: skip
     return rows

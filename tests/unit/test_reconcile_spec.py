@@ -158,10 +158,11 @@ def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
         "left",
     )
     assert grouped["left_status_map"] is None
+    # Keyed by record_key on both sides: each holds one row per entity, neither is summed.
     assert (balances["pair"], balances["pair_kind"], balances["group_side"]) == (
         "app_vs_bank_balances",
         "balances",
-        "both",
+        None,
     )
     assert balances["amount_tolerance"] == Decimal("0.00000001")
     assert balances["near_fields"] is None

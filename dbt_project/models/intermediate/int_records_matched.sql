@@ -219,10 +219,17 @@ repeated_occurrences as (
         pair_record_id,
         key_occurrence,
         key_occurrence > 1
-            and has_counterpart
-            and currency = kept_currency
-            and amount = kept_amount
-            and occurred_at - kept_occurred_at <= copy_within
+            and (
+                -- A balance side not summed holds one row per entity: any later row of
+                -- an entity is a repeat of it, whatever the other side holds.
+                pair_kind = 'balances'
+                or (
+                    has_counterpart
+                    and currency = kept_currency
+                    and amount = kept_amount
+                    and occurred_at - kept_occurred_at <= copy_within
+                )
+            )
             as is_key_duplicate
 
     from (
@@ -233,6 +240,7 @@ repeated_occurrences as (
             all_records.amount,
             all_records.occurred_at,
             settings.copy_within,
+            settings.pair_kind,
             case all_records.side
                 when 'left' then unusual_keys.is_on_right
                 else unusual_keys.is_on_left

@@ -6,9 +6,13 @@ truth:
 - ``missing`` in the target: insert the truth's record (key, mapped fields, ``insert_values``);
 - ``amount_mismatch``, ``currency_mismatch``, ``status_mismatch``: update that column of the one
   target row of the key to the truth's value (a status through ``status_values``);
-- ``balance_mismatch`` (a ``balances`` pair): set the entity's balance to the truth's, which must
-  not be negative;
+- ``balance_mismatch`` (a ``balances`` pair): set the entity's balance to the truth's;
 - ``duplicate`` in the target: delete every row of the key but the earliest (``order_by``).
+
+Refused, with the reason, and stored as ``refused`` (never applied; an earlier plan's unapplied rows
+for the break are withdrawn the same way): a change whose truth is in doubt (``recon.corrections.
+truth``: the key repeated in the truth source, a quarantined record of it, a failed integrity rule on
+its records), and an insert or update that would write a negative amount from the truth.
 
 "Before" is what the target holds now, read through the correction connection in a read-only
 transaction, not what the run saw: a break the target no longer shows is skipped, with the reason.
@@ -33,10 +37,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from recon.corrections import truth
 from recon.corrections.config import CorrectionTarget
 from recon.key_forms import KeyForm, normalize, source_side_form, sql_expression
 from recon.spec import Spec
 
+# A negative amount is refused for every kind of change: no balance or payment is written below zero
+# from the truth (apply refuses it again, should a stored plan hold one).
+_NEGATIVE = "refused: the source of truth gives a negative amount ({amount})"
 _FIELD_OF_CLASS = {
     "amount_mismatch": "amount",
     "currency_mismatch": "currency",
@@ -71,7 +79,14 @@ class Change:
 @dataclass
 class Plan:
     changes: list[Change] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (break_id, why)
+    # (break_id, why): every break not planned, the refused ones with a reason that begins "refused:".
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Changes refused for the truth's sake (stored as ``refused``, with the reason), by break.
+    refused: list[tuple[Change, str]] = field(default_factory=list)
+
+    def refuse(self, item: dict, why: str, changes: list[Change]) -> None:
+        self.skipped.append((item["break_id"], why))
+        self.refused += [(change, why) for change in changes]
 
 
 def plan_corrections(
@@ -97,11 +112,20 @@ def plan_corrections(
     finally:
         if owned:
             target_conn.close()
+    doubtful = truth.doubts(conn, spec, target, breaks)
     plan = Plan()
     for item in breaks:
+        proposed = Plan()
         lookup = lookups[item["break_id"]]
-        _plan_break(spec, target, item, current.get(lookup, []), plan, lookup)
-    _store(conn, spec, target, plan.changes, actor.strip())
+        _plan_break(spec, target, item, current.get(lookup, []), proposed, lookup)
+        why = doubtful.get(item["break_id"])
+        if why is None:  # planned, skipped or refused on its own merits
+            plan.changes += proposed.changes
+            plan.skipped += proposed.skipped
+            plan.refused += proposed.refused
+        else:  # whatever it would have been, the truth behind it is in doubt
+            plan.refuse(item, why, [*proposed.changes, *(change for change, _ in proposed.refused)])
+    _store(conn, spec, target, plan, actor.strip())
     return plan
 
 
@@ -130,7 +154,12 @@ def _plan_break(
             after[column] = _truth_value(target, item, truth, name)
         if target.insert_row_id and target.row_id and target.row_id != target.key:
             after[target.row_id] = target.insert_row_id.format(record_key=key)
-        plan.changes.append(_change(spec, item, "insert", key, after.get(target.row_column), None, after))
+        change = _change(spec, item, "insert", key, after.get(target.row_column), None, after)
+        amount = after.get(target.columns.get("amount", ""))
+        if _negative(amount):
+            plan.refuse(item, _NEGATIVE.format(amount=amount), [change])
+            return
+        plan.changes.append(change)
     elif kind in _FIELD_OF_CLASS:
         name = _FIELD_OF_CLASS[kind]
         column = target.columns.get(name)  # type: ignore[call-overload]
@@ -141,10 +170,11 @@ def _plan_break(
             plan.skipped.append((item["break_id"], f"{target.table} has {len(rows)} rows for {key!r}, not 1"))
             return
         before, after = rows[0].get(column), _truth_value(target, item, truth, name)
-        if name == "amount" and after is not None and after < 0:
-            plan.skipped.append(
-                (item["break_id"], f"refused: the source of truth gives a negative amount ({after})")
-            )
+        row_id = _text(rows[0].get(target.row_column))
+        own_key = _text(rows[0].get(target.key)) or key  # the row's own spelling, not the truth's
+        if name == "amount" and _negative(after):
+            change = _change(spec, item, "update", own_key, row_id, {column: before}, {column: after})
+            plan.refuse(item, _NEGATIVE.format(amount=after), [change])
             return
         if _same(before, after):
             plan.skipped.append((item["break_id"], f"{target.table}.{column} already holds {after!r}"))
@@ -155,8 +185,6 @@ def _plan_break(
             kind in ("amount_mismatch", "balance_mismatch") and limit is not None and difference is not None
         )
         auto = auto and abs(difference) <= limit
-        row_id = _text(rows[0].get(target.row_column))
-        own_key = _text(rows[0].get(target.key)) or key  # the row's own spelling, not the truth's
         change = _change(spec, item, "update", own_key, row_id, {column: before}, {column: after}, auto)
         plan.changes.append(change)
     elif kind == "duplicate" and item["missing_in"] != target.source and len(rows) > 1:
@@ -222,26 +250,36 @@ def _target_rows(
     return rows
 
 
-def _store(
-    conn: psycopg.Connection, spec: Spec, target: CorrectionTarget, changes: list[Change], actor: str
-) -> None:
+def _store(conn: psycopg.Connection, spec: Spec, target: CorrectionTarget, plan: Plan, actor: str) -> None:
+    """Planned changes as ``planned``, refused ones as ``refused`` with the reason; a refused break's
+    earlier unapplied rows are refused too, so nothing planned before the doubt can be applied."""
+    withdrawn = {break_id: why for break_id, why in plan.skipped if why.startswith("refused:")}
+    entries = [(change, "planned", None) for change in plan.changes]
+    entries += [(change, "refused", why) for change, why in plan.refused]
     with conn.transaction():
-        for change in changes:
+        for change, status, outcome in entries:
             conn.execute(
                 """
                 insert into reconciliation.corrections (correction_id, spec, break_id, break_class,
                     kind, target_connection, target_table, record_key, row_id, before, after, auto_apply,
-                    planned_by)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    planned_by, status, outcome)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 on conflict (correction_id) do update set
                     before = excluded.before, after = excluded.after, auto_apply = excluded.auto_apply,
-                    planned_at = now(), planned_by = excluded.planned_by, status = 'planned', outcome = null
-                where corrections.status in ('planned', 'stale', 'failed')
+                    planned_at = now(), planned_by = excluded.planned_by, status = excluded.status,
+                    outcome = excluded.outcome
+                where corrections.status in ('planned', 'stale', 'failed', 'refused')
                 """,
                 (change.correction_id, spec.name, change.break_id, change.break_class, change.kind,
                  target.connection, target.table, change.record_key, change.row_id, _json(change.before),
-                 _json(change.after), change.auto_apply, actor),
+                 _json(change.after), change.auto_apply, actor, status, outcome),
             )  # fmt: skip
+        for break_id, why in withdrawn.items():
+            conn.execute(
+                "update reconciliation.corrections set status = 'refused', outcome = %s"
+                " where spec = %s and break_id = %s and status in ('planned', 'stale', 'failed')",
+                (why, spec.name, break_id),
+            )
 
 
 def _change(
@@ -297,6 +335,10 @@ def _truth_value(target: CorrectionTarget, item: dict, truth: str, name: str) ->
         value = item[f"{truth}_{name}"]
         return target.status_values.get(value, value) if name == "status" else value
     return item.get(name)  # occurred_at, customer_email, reference: the break keeps the truth's
+
+
+def _negative(value: Any) -> bool:
+    return value is not None and Decimal(str(value)) < 0
 
 
 def _same(before: Any, after: Any) -> bool:
