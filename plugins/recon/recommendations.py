@@ -33,10 +33,10 @@ _KIND_OF_TYPE = {"rest": "api", "graphql": "api", "sftp_csv": "file", "postgres"
 PairHintKey = Literal[
     "missing", "missing_in_left", "missing_in_right", "amount_mismatch", "currency_mismatch",
     "status_mismatch", "attribute_mismatch", "late", "duplicate", "near_duplicate", "group_mismatch",
-    "stuck",
+    "stuck", "unreadable",
 ]  # fmt: skip
 BalanceHintKey = Literal["missing", "missing_in_left", "missing_in_right", "balance_mismatch",
-                         "currency_mismatch"]  # fmt: skip
+                         "currency_mismatch", "unreadable"]  # fmt: skip
 Hint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
