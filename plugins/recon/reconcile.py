@@ -358,8 +358,9 @@ def _pending(timing: Timing) -> dict[str, Any]:
 def _severity(spec_wide: Severity, own: PairSeverity) -> dict[str, Any]:
     """The pair's severity settings: its own where it sets them, else the spec's."""
     classes = {**spec_wide.classes, **own.classes}
+    percent, floor = own.critical_percent, own.min_amount
     return {
-        "critical_percent": spec_wide.critical_percent if own.critical_percent is None else own.critical_percent,
-        "critical_min_amount": spec_wide.min_amount if own.min_amount is None else own.min_amount,
+        "critical_percent": spec_wide.critical_percent if percent is None else percent,
+        "critical_min_amount": spec_wide.min_amount if floor is None else floor,
         "class_severity": classes or None,
     }

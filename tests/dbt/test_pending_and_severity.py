@@ -118,7 +118,9 @@ def test_pending_holds_only_the_side_and_status_a_rule_names_and_a_late_callback
         "s_ok": ("matched", None, None),
     }
     assert set(breaks_of(conn, day_1)) == {"s_done", "s_old", "p_alone", "s_stale"}
-    [summary] = rows(conn, "select pending_count from reconciliation.run_summary where run_id = %s", day_1.run_id)
+    [summary] = rows(
+        conn, "select pending_count from reconciliation.run_summary where run_id = %s", day_1.run_id
+    )
     assert summary["pending_count"] == 2
 
     # The callback completes the session the next day; the app lists it again with its new status.
@@ -216,9 +218,10 @@ def test_a_key_whose_only_record_was_quarantined_is_unreadable_there_not_missing
         "k_other_bad": ("unreadable", "critical", "occurred_at is not a time"),
     }
     [summary] = rows(
-        conn, "select unreadable_count, missing_in_right_count from reconciliation.run_summary where run_id = %s",
+        conn,
+        "select unreadable_count, missing_in_right_count from reconciliation.run_summary where run_id = %s",
         day_1.run_id,
-    )  # fmt: skip
+    )
     assert summary == {"unreadable_count": 2, "missing_in_right_count": 1}
 
     # Carried into the next run, still without a readable counterpart: the same open break, not a new one.
@@ -238,10 +241,10 @@ def test_a_class_rated_critical_pages_whatever_its_share_and_a_warning_class_nev
     spec = make_spec(
         "rated",
         {
-            "severity": {"critical_percent": "50", "min_amount": "100", "classes": {"amount_mismatch": "warning"}},
-            "pairs": [
-                {"left": "sessions", "right": "payments", "severity": {"classes": {"missing_in_right": "critical"}}}
-            ],
+            "severity": {"critical_percent": "50", "min_amount": "100",
+                         "classes": {"amount_mismatch": "warning"}},
+            "pairs": [{"left": "sessions", "right": "payments",
+                       "severity": {"classes": {"missing_in_right": "critical"}}}],
         },
         sources=("sessions", "payments"),
     )  # fmt: skip
