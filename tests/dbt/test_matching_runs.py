@@ -481,7 +481,7 @@ def test_a_quiet_window_is_judged_against_the_day_behind_it(conn: psycopg.Connec
         "discrepancy_amount": Decimal("5.00"), "discrepancy_percent": Decimal("0.4950"), "break_count": 1,
         "severity": "warning",
     }  # fmt: skip
-    assert run_breaks(conn, quiet) == [("missing", "ch_late", None, "right")]
+    assert run_breaks(conn, quiet) == [("missing", ["ch_late"], None, "right")]
     severities = rows(conn, "select severity from reconciliation.run_breaks where run_id = %s", quiet.run_id)
     assert severities == [{"severity": "warning"}]
     assert publish_run(conn, quiet) == "discrepancy_found"
