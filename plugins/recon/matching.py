@@ -22,7 +22,8 @@ COLUMNS = (
     "compare_attributes", "late_after", "settlement_window", "copy_within", "near_fields", "near_within",
     "near_amount_tolerance", "fallback_rules", "left_stuck_statuses", "left_stuck_after",
     "right_stuck_statuses", "right_stuck_after", "tolerance_percent", "critical_percent",
-    "critical_min_amount", "key_forms",
+    "critical_min_amount", "key_forms", "left_pending_within", "left_pending_statuses",
+    "right_pending_within", "right_pending_statuses", "class_severity",
 )  # fmt: skip
 
 
@@ -52,6 +53,9 @@ def settings_rows(spec: Spec) -> list[dict]:
                 "right_status_map": _json(row.pop("status_right")),
                 "fallback_rules": Jsonb(rules),
                 "key_forms": _key_forms(spec, row["pair"]),
+                "left_pending_statuses": _json(row.pop("left_pending_statuses")),
+                "right_pending_statuses": _json(row.pop("right_pending_statuses")),
+                "class_severity": _json(row.pop("class_severity")),
             }
         )
     return rows

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
+from recon.masking import mask_text
 from recon.sources.base import FileSource
 
 if TYPE_CHECKING:
@@ -33,10 +34,10 @@ _KIND_OF_TYPE = {"rest": "api", "graphql": "api", "sftp_csv": "file", "postgres"
 PairHintKey = Literal[
     "missing", "missing_in_left", "missing_in_right", "amount_mismatch", "currency_mismatch",
     "status_mismatch", "attribute_mismatch", "late", "duplicate", "near_duplicate", "group_mismatch",
-    "stuck",
+    "stuck", "unreadable",
 ]  # fmt: skip
 BalanceHintKey = Literal["missing", "missing_in_left", "missing_in_right", "balance_mismatch",
-                         "currency_mismatch"]  # fmt: skip
+                         "currency_mismatch", "unreadable"]  # fmt: skip
 Hint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
@@ -150,6 +151,7 @@ class Finding:
     status_pairs: tuple[tuple[str, str, int], ...] = ()  # (left word, right word, records), most first
     near: PairWords | None = None  # near duplicates: what made them look alike
     balance: BalanceWords | None = None  # a balance pair's: the entity, each side's holding, the truth
+    reasons: tuple[str, ...] = ()  # unreadable: why the other side's records were quarantined
     hint: str | None = None  # the spec's own sentence for this class
 
     def kind(self, source: str | None) -> str:
@@ -288,6 +290,19 @@ def _near_duplicate(finding: Finding, n: int) -> str:
     return f"{_records(n)}{where} {look} ({alike}): check for double submissions and {action}."
 
 
+def _unreadable(finding: Finding, n: int) -> str:
+    absent = finding.missing_in or finding.right_source
+    present = finding.left_source if absent == finding.right_source else finding.right_source
+    shown = "; ".join(finding.reasons[:2]) + ("; ..." if len(finding.reasons) > 2 else "")
+    why = f" ({shown})" if shown else ""
+    them = "its counterpart was" if n == 1 else "their counterparts were"
+    return (
+        f"{_records(n)} {_are(n)} in {present} but {them} quarantined in {absent}{why}: correct the"
+        f" {'row' if n == 1 else 'rows'} in {absent} or the spec's mapping (staging.quarantine holds"
+        f" {'it' if n == 1 else 'them'}), then rerun the window."
+    )
+
+
 def _status(finding: Finding, n: int) -> str:
     left, right = finding.left_source, finding.right_source
     which = "for example refunded on one side, paid on the other"
@@ -363,7 +378,8 @@ def recommend(finding: Finding) -> str:
 def _sentence(finding: Finding) -> str:
     n, left, right, cls = finding.count, finding.left_source, finding.right_source, finding.break_class
     tellers = {"missing": _missing, "duplicate": _duplicate, "near_duplicate": _near_duplicate,
-               "status_mismatch": _status, "attribute_mismatch": _attributes}  # fmt: skip
+               "status_mismatch": _status, "attribute_mismatch": _attributes,
+               "unreadable": _unreadable}  # fmt: skip
     if cls in tellers:
         return tellers[cls](finding, n)
 
@@ -447,6 +463,7 @@ def build_findings(
             status_pairs=tuple((left, right, count) for (left, right), count in told),
             near=pair if cls == "near_duplicate" else None,
             balance=pair.balance,
+            reasons=tuple(sorted(mask_text(r)[:160] for r in row.get("reasons") or () if r)),
         )  # fmt: skip
         found.append(replace(finding, hint=hint_for(pair.hints, finding)))
     return found

@@ -508,3 +508,17 @@ def test_a_hint_for_no_class_or_an_empty_one_is_refused(tmp_path: Path, hints: d
 
     assert expected in str(raised.value)
     assert "ticket_orders.yml" in str(raised.value)
+
+
+def test_records_whose_counterparts_were_quarantined_are_told_as_unreadable_with_the_reason() -> None:
+    rows = [{"pair": "stripe_vs_internal", "left_source": "stripe", "right_source": "internal",
+             "break_class": "unreadable", "missing_in": "internal", "count": 2,
+             "reasons": ["amount 10.005 has more decimals than USD allows", None]}]  # fmt: skip
+    [found] = build_findings(rows)
+
+    assert recommend(found) == (
+        "2 records are in stripe but their counterparts were quarantined in internal (amount 10.005 has"
+        " more decimals than USD allows): correct the rows in internal or the spec's mapping"
+        " (staging.quarantine holds them), then rerun the window."
+    )
+    assert "sync" not in recommend(found)

@@ -259,3 +259,103 @@ def test_each_step_of_a_key_form() -> None:
     assert KeyForm(remove_prefix="0x").normalize("0XAB") == "AB"  # the prefix in any case, the rest kept
     assert KeyForm(case="upper").normalize("0xab") == "0XAB"
     assert KeyForm(trim=True).normalize("\t a b \r\n") == "a b"
+
+
+def test_pending_rules_flatten_per_side_with_the_settlement_window_as_a_both_sides_rule(
+    tmp_path: Path,
+) -> None:
+    timing = {
+        "settlement_window": "5m",
+        "pending": [
+            {"side": "left", "statuses": ["processing", "pending"], "within": "30m"},
+            {"side": "both", "statuses": ["processing"], "within": "1h"},
+            {"side": "right", "within": "10m"},
+        ],
+    }
+    spec = load_spec(write_spec(tmp_path, {"pairs": [{"left": "app", "right": "psp", "timing": timing}]}))
+
+    (row,) = settings_rows(spec)
+
+    # Any status: the settlement window on both sides, the right's own 10 minutes on the right.
+    assert (row["left_pending_within"], row["right_pending_within"]) == (
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+    )
+    # A status several rules list takes the longest window.
+    assert row["left_pending_statuses"].obj == {"processing": 3600.0, "pending": 1800.0}
+    assert row["right_pending_statuses"].obj == {"processing": 3600.0}
+
+
+def test_without_pending_rules_nothing_is_held(tmp_path: Path) -> None:
+    (row,) = settings_rows(load_spec(write_spec(tmp_path, {"pairs": [{"left": "app", "right": "psp"}]})))
+
+    assert (row["left_pending_within"], row["right_pending_within"]) == (timedelta(0), timedelta(0))
+    assert (row["left_pending_statuses"], row["right_pending_statuses"], row["class_severity"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"side": "left", "within": "0s"}, "reconcile.pairs.0.timing.pending.0.within"),
+        ({"side": "middle", "within": "5m"}, "reconcile.pairs.0.timing.pending.0.side"),
+        ({"side": "left", "statuses": [], "within": "5m"}, "reconcile.pairs.0.timing.pending.0.statuses"),
+        ({"side": "left"}, "reconcile.pairs.0.timing.pending.0.within"),
+    ],
+)
+def test_a_bad_pending_rule_is_located(tmp_path: Path, rule: dict, expected: str) -> None:
+    pair = {"left": "app", "right": "psp", "timing": {"pending": [rule]}}
+
+    message = load_error(write_spec(tmp_path, {"pairs": [pair]}))
+
+    assert f"field '{expected}" in message
+
+
+def test_severity_per_class_lays_the_pairs_over_the_specs(tmp_path: Path) -> None:
+    reconcile = {
+        "severity": {"critical_percent": 10, "classes": {"missing": "critical", "late": "warning"}},
+        "pairs": [
+            {"left": "app", "right": "psp",
+             "severity": {"min_amount": "5",
+                          "classes": {"missing": "warning", "missing_in_right": "critical"}}},
+            {"left": "psp", "right": "bank", "severity": {"critical_percent": 2}},
+        ],
+        "balances": [{"left": "app", "right": "bank",
+                      "severity": {"classes": {"balance_mismatch": "critical"}}}],
+    }  # fmt: skip
+    spec = load_spec(write_spec(tmp_path, reconcile, ("app", "psp", "bank")))
+
+    own, inherited, balances = settings_rows(spec)
+
+    assert own["class_severity"].obj == {
+        "missing": "warning",
+        "late": "warning",
+        "missing_in_right": "critical",
+    }
+    assert (own["critical_percent"], own["critical_min_amount"]) == (Decimal(10), Decimal(5))
+    assert inherited["class_severity"].obj == {"missing": "critical", "late": "warning"}
+    assert (inherited["critical_percent"], inherited["critical_min_amount"]) == (Decimal(2), Decimal(0))
+    assert balances["class_severity"].obj == {
+        "missing": "critical",
+        "late": "warning",
+        "balance_mismatch": "critical",
+    }
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        ({"classes": {"matched": "critical"}}, "reconcile.pairs.0.severity.classes"),
+        ({"classes": {"missing": "page"}}, "reconcile.pairs.0.severity.classes.missing"),
+        ({"pages": True}, "reconcile.pairs.0.severity.pages"),
+    ],
+)
+def test_a_bad_class_severity_is_located(tmp_path: Path, severity: dict, expected: str) -> None:
+    pair = {"left": "app", "right": "psp", "severity": severity}
+
+    message = load_error(write_spec(tmp_path, {"pairs": [pair]}))
+
+    assert f"field '{expected}" in message

@@ -33,6 +33,10 @@ renamed as (
         -- timing
         late_after,
         settlement_window,
+        left_pending_within,
+        left_pending_statuses,
+        right_pending_within,
+        right_pending_statuses,
 
         -- duplicates
         copy_within,
@@ -50,7 +54,8 @@ renamed as (
         -- run thresholds
         tolerance_percent,
         critical_percent,
-        critical_min_amount
+        critical_min_amount,
+        class_severity
 
     from source
 
