@@ -287,3 +287,14 @@ def test_a_class_rated_critical_pages_whatever_its_share_and_a_warning_class_nev
     publish_run(conn, day_1)
     [run] = rows(conn, "select severity from reconciliation.runs where run_id = %s", day_1.run_id)
     assert run["severity"] == "critical"
+
+
+def test_a_quarantined_key_is_compared_in_its_sides_key_form(conn: psycopg.Connection, build) -> None:
+    pair = {"left": "sessions", "right": "payments", "key_form": {"case": "lower", "trim": True}}
+    spec = make_spec("unreadable_forms", {"pairs": [pair]}, sources=("sessions", "payments"))
+    day_1 = day_window(spec, DAY_1)
+    # The provider spells the key in upper case, with a space: quarantined as read.
+    quarantine(conn, day_1, "payments", " K_Bad", "amount 10.005 has more decimals than USD allows (2)")
+    build(spec, day_1, [session("k_bad", "completed", at(DAY_1, "10:00:00"))])
+
+    assert outcomes(conn, day_1) == {"k_bad": ("unreadable", "payments", None)}

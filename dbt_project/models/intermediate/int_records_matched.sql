@@ -213,6 +213,35 @@ quarantined_keys as (
 
 ),
 
+-- Those keys as each pair's other side matches them (in that side's key form),
+-- per lone side: what a lone record's match key is compared with.
+quarantined_match_keys as (
+
+    select
+        forms.pair,
+        forms.side,
+        {{ recon_normalize_key('quarantined_keys.record_key', 'forms') }} as match_key,
+        min(quarantined_keys.reason) as reason
+
+    from quarantined_keys
+    inner join (
+        select
+            settings.pair,
+            sides.side,
+            sides.other_source,
+            {{ recon_key_form_columns("nullif(sides.other_form, 'null')") }}
+        from settings
+        cross join lateral (
+            values
+                ('left', settings.right_source, settings.key_forms -> 'right'),
+                ('right', settings.left_source, settings.key_forms -> 'left')
+        ) as sides (side, other_source, other_form)
+    ) as forms
+        on quarantined_keys.source_name = forms.other_source
+    group by 1, 2, 3
+
+),
+
 -- 1. One pass over every keyed record finds the few keys that need work: keys
 -- repeated on a side (only their records get sorted), and keys present on one
 -- side only (what the key match will leave alone).
@@ -712,7 +741,7 @@ classified_lone as (
             when lone_units.is_duplicate then 'duplicate'
             when near_duplicates.unit_key is not null then 'near_duplicate'
             when lone_units.is_stuck then 'stuck'
-            when quarantined_keys.record_key is not null then 'unreadable'
+            when quarantined_keys.match_key is not null then 'unreadable'
             when lone_units.is_held then 'pending'
             when lone_units.pending_within > interval '0'
                 and lone_units.occurred_at >= lone_units.window_end - lone_units.pending_within
@@ -744,9 +773,10 @@ classified_lone as (
     left join near_duplicates
         on lone_units.pair = near_duplicates.pair
         and lone_units.unit_key = near_duplicates.unit_key
-    left join quarantined_keys
-        on lone_units.other_source = quarantined_keys.source_name
-        and lone_units.match_key = quarantined_keys.record_key
+    left join quarantined_match_keys as quarantined_keys
+        on lone_units.pair = quarantined_keys.pair
+        and lone_units.side = quarantined_keys.side
+        and lone_units.match_key = quarantined_keys.match_key
         and lone_units.is_other_side_keyed_on_record_key
         and not lone_units.is_duplicate
 

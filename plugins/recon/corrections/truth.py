@@ -33,6 +33,7 @@ from recon.integrity.rules import QUARANTINE_REASON
 from recon.integrity.suites import build_batches
 from recon.reconcile import Balance
 from recon.sources.mapping import lookup
+from recon.key_forms import KeyForm, normalize, source_side_form
 from recon.spec import Spec
 
 UNITS = sql.Identifier("recon_intermediate", "int_records_matched")
@@ -178,7 +179,9 @@ def _quarantined(
         for row in rows:
             if row["source"] != item.source or row["run_id"] not in runs[item.break_id]:
                 continue
-            key = _quarantined_key(row, item.key_fields, configs.get(item.source))
+            key = _quarantined_key(
+                row, item.key_fields, configs.get(item.source), source_side_form(spec, item.pair, item.source)
+            )
             if row["record_key"] in item.record_keys or (key is not None and key == item.match_key):
                 found[item.break_id] = (
                     f"refused: a record of {item.match_key or row['record_key']!r} in the source of truth"
@@ -188,9 +191,12 @@ def _quarantined(
                 break
 
 
-def _quarantined_key(row: dict[str, Any], fields: list[str], source: Any) -> str | None:
+def _quarantined_key(
+    row: dict[str, Any], fields: list[str], source: Any, form: KeyForm | None = None
+) -> str | None:
     """The key a quarantined row would have had: from the canonical record an integrity rule moved, or
-    from the source's item through the spec's field mapping (as ``recon_key`` builds it)."""
+    from the source's item through the spec's field mapping (as ``recon_key`` builds it), in the side's
+    key form (as the match key holds it)."""
     raw = row["raw"] or {}
     canonical = str(row["reason"]).startswith(QUARANTINE_REASON)
     values = []
@@ -206,7 +212,7 @@ def _quarantined_key(row: dict[str, Any], fields: list[str], source: Any) -> str
             value = None if path is None else lookup(raw, path)
         if value is None or not isinstance(value, str | int) or str(value) == "":
             return None
-        values.append(str(value))
+        values.append(normalize(form, str(value)))
     return "\x1f".join(values) if values else None
 
 
