@@ -644,3 +644,23 @@ def test_a_failure_without_a_log_link_says_so_and_a_long_error_is_cut_to_fit() -
     error = sections(message)[1]
     assert error.startswith("*Error*\n```xxx")
     assert error.endswith("x```")
+
+
+def test_an_unreadable_break_says_its_counterpart_was_quarantined_and_why() -> None:
+    from recon.alerts.facts import describe_break
+
+    reason = "amount 10.005 has more decimals than USD allows (2)"
+    item = {
+        **missing_row("ch_9", "internal", "10.00"),
+        "break_class": "unreadable",
+        "quarantine_reason": reason,
+    }
+
+    line = describe_break(item)
+    label = ClassCount("unreadable", "internal", 1).label
+
+    assert (
+        line
+        == f"ch_9 unreadable in internal: 10.00 USD in stripe; quarantined: {reason} [stripe vs internal]"
+    )
+    assert label == "unreadable in internal (quarantined)"

@@ -61,6 +61,8 @@ class ClassCount:
     def label(self) -> str:
         if self.break_class == "missing":
             return f"missing in {self.missing_in}"
+        if self.break_class == "unreadable":  # the counterpart was quarantined in missing_in
+            return f"unreadable in {self.missing_in} (quarantined)"
         label = CLASS_LABELS.get(self.break_class, self.break_class.replace("_", " "))
         return f"{label} in {self.repeated_in}" if self.repeated_in else label
 
@@ -261,6 +263,12 @@ def describe_break(item: dict[str, Any], words: PairWords | None = None) -> str:
         what = f"{_ONE.get(kind, kind)}: {money(left)} vs {money(right, currency)}"
         if item.get("amount_difference") is not None:
             what += f" ({money(abs(item['amount_difference']))} apart)"
+    elif kind == "unreadable":  # the counterpart's only record was quarantined: say why, not "missing"
+        present = item["right_source"] if item["missing_in"] == item["left_source"] else item["left_source"]
+        what = f"unreadable in {item['missing_in']}: {money(left if left is not None else right, currency)}"
+        what += f" in {present}"
+        if item.get("quarantine_reason"):
+            what += f"; quarantined: {str(item['quarantine_reason'])[:120]}"
     elif kind in ("duplicate", "near_duplicate"):  # named after the side that repeated
         side = item["left_source"] if left is not None else item["right_source"]
         what = f"{_ONE[kind]} in {side}: {money(left if left is not None else right, currency)}"

@@ -31,9 +31,9 @@ from psycopg.rows import dict_row
 from recon.corrections.config import CorrectionTarget
 from recon.integrity.rules import QUARANTINE_REASON
 from recon.integrity.suites import build_batches
+from recon.key_forms import KeyForm, normalize, source_side_form
 from recon.reconcile import Balance
 from recon.sources.mapping import lookup
-from recon.key_forms import KeyForm, normalize, source_side_form
 from recon.spec import Spec
 
 UNITS = sql.Identifier("recon_intermediate", "int_records_matched")
