@@ -22,8 +22,10 @@ payment              provider                      session               outcome
 ``pending_w2``       created 10:27, completed      none (yet)            - / pending
 ``late_row``         created 10:12, completed      paid at 10:13,        pending / matched (W2 reads
                                                    written after run W1  from 10:05: window_overlap)
-``late_callback``    created 10:08, completed      processing from       pending (not a status
-                     at 10:09                      10:08; paid at 10:18  mismatch) / matched
+``late_callback``    created 10:01, completed      processing from       pending (not a status
+                     at 10:02                      10:01; paid at 10:18  mismatch) / matched (the
+                                                                         carried payment, the
+                                                                         session read again)
 ``credited_failed``  created 10:06, failed at      paid at 10:07         status_mismatch (failed vs
                      10:07                                               paid, mapped: completed) / -
 ``young_session``    created 10:26, processing     processing from 10:26 - / pending
@@ -194,9 +196,9 @@ class Scenario(_Payments):
         self.young = self._pay(self.w2 + 9 * minutes, "processing")
         self.pending_w2 = self._pay(self.w2 + 12 * minutes, "completed")
         self.late_row = self._pay(at + 12 * minutes, "completed", session_after=minutes, late=True)
-        # The payer confirmed at 10:09; the provider's callback reaches the app only after run W1.
+        # The payer confirmed at 10:02; the provider's callback reaches the app only after run W1.
         self.late_callback = self._pay(
-            at + 8 * minutes, "completed", updated_at=at + 9 * minutes, session_after=0 * minutes,
+            at + 1 * minutes, "completed", updated_at=at + 2 * minutes, session_after=0 * minutes,
             session_status="processing",
         )  # fmt: skip
         prompt = self.sessions[-1]
