@@ -326,16 +326,19 @@ def test_a_balance_pairs_words_come_from_its_spec(tmp_path: Path) -> None:
     document["reconcile"]["balances"][0]["entity"] = ["attributes.address"]
     path = tmp_path / "wallet_balances.yml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    no_fix = spec_words(load_spec(path)).pairs["wallet_balances_vs_ledger"].balance
+    no_fix = spec_words(load_spec(path)).pairs["wallet_balances_vs_chain"].balance
     del document["corrections"]
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    no_truth = spec_words(load_spec(path)).pairs["wallet_balances_vs_ledger"].balance
+    no_truth = spec_words(load_spec(path)).pairs["wallet_balances_vs_chain"].balance
 
-    # The entity as the balance side's source maps it (record_key: user_id); the ledger is the truth.
-    assert spec_words(wallet).pairs["wallet_balances_vs_ledger"].balance == WALLETS
-    assert no_fix == BalanceWords("address", "entries", "entries", truth="ledger", correctable=False)
+    # The entity as the left side's source maps it (record_key: user_id); two stored balances; the
+    # chain is the truth.
+    assert spec_words(wallet).pairs["wallet_balances_vs_chain"].balance == BalanceWords(
+        "user_id", "balance", "balance", truth="chain", correctable=True
+    )
+    assert no_fix == BalanceWords("address", "entries", "entries", truth="chain", correctable=False)
     assert no_truth == BalanceWords("address", "entries", "entries")
-    assert spec_words(wallet).pairs["wallet_balances_vs_ledger"].status_left == {}
+    assert spec_words(wallet).pairs["wallet_balances_vs_chain"].status_left == {}
 
 
 def test_stuck_records_name_their_statuses_and_where_to_retry_them() -> None:
