@@ -235,7 +235,7 @@ def test_a_key_whose_only_record_was_quarantined_is_unreadable_there_not_missing
     assert carried == [{"outcome": "unreadable", "is_carried_break": True}]
 
 
-def test_a_class_rated_critical_pages_whatever_its_share_and_a_warning_class_never_does(
+def test_a_class_rated_critical_pages_whatever_its_share_from_min_amount_and_a_warning_class_never_does(
     conn: psycopg.Connection, build
 ) -> None:
     spec = make_spec(
@@ -253,9 +253,11 @@ def test_a_class_rated_critical_pages_whatever_its_share_and_a_warning_class_nev
         spec,
         day_1,
         [
-            # USD: one payment of 1.00 missing among 1000.00: 0.1 %, below min_amount, yet critical.
+            # USD: a payment of 150.00 missing among 1150.00: 13 %, under 50 %, yet critical by its class;
+            # one of 1.00 missing too: below min_amount, where nothing is critical, whatever its class.
             session("u_big", "completed", at(DAY_1, "10:00:00"), "999.00"),
             payment("u_big", at(DAY_1, "10:00:00"), "999.00"),
+            session("u_mid", "completed", at(DAY_1, "10:30:00"), "150.00"),
             session("u_small", "completed", at(DAY_1, "11:00:00"), "1.00"),
             # EUR: an amount mismatch of 600.00 on 1000.00 (60 % > 50 %), rated warning: never critical.
             {**session("e_off", "completed", at(DAY_1, "12:00:00"), "1000.00"), "currency": "EUR"},
@@ -268,7 +270,8 @@ def test_a_class_rated_critical_pages_whatever_its_share_and_a_warning_class_nev
     )
 
     assert breaks_of(conn, day_1) == {
-        "u_small": ("missing", "critical", None),
+        "u_mid": ("missing", "critical", None),
+        "u_small": ("missing", "warning", None),
         "e_off": ("amount_mismatch", "warning", None),
         "g_alone": ("missing", "warning", None),
     }
@@ -281,7 +284,7 @@ def test_a_class_rated_critical_pages_whatever_its_share_and_a_warning_class_nev
     assert [tuple(row.values()) for row in summary] == [
         ("EUR", "warning", 0, 600, 0),
         ("GBP", "warning", 0, 5, 5),
-        ("USD", "critical", 1, 1, 1),
+        ("USD", "critical", 1, 151, 151),
     ]
     start_run(conn, day_1, None)
     publish_run(conn, day_1)

@@ -36,9 +36,20 @@ breaks as (
         units.unit_id as break_id,
         units.outcome as break_class,
         -- The spec's severity for the class (severity.classes; missing per side
-        -- first) when it sets one; else against the row's base volume, and nothing
-        -- is critical while the row's rated discrepancy is below severity.min_amount.
+        -- first) when it sets one, but never critical below severity.min_amount
+        -- (issue 17: a few shillings never page); else against the row's base
+        -- volume, and nothing is critical while the row's rated discrepancy is
+        -- below severity.min_amount.
         coalesce(
+            case
+                when coalesce(
+                    settings.class_severity ->> case when units.outcome = 'missing' then
+                        case when units.missing_in = units.left_source then 'missing_in_left'
+                            else 'missing_in_right' end
+                    end,
+                    settings.class_severity ->> units.outcome
+                ) = 'critical' and units.discrepancy_amount < summary.critical_min_amount then 'warning'
+            end,
             settings.class_severity ->> case when units.outcome = 'missing' then
                 case when units.missing_in = units.left_source then 'missing_in_left' else 'missing_in_right' end
             end,

@@ -74,6 +74,12 @@ unit_lines as (
         units.missing_in = units.right_source as is_missing_in_right,
         case when lines.is_second_line then abs(units.right_amount) else units.discrepancy_amount end
             as discrepancy_amount,
+        -- A critical class pages at once, but not below severity.min_amount.
+        coalesce(
+            case when lines.is_second_line then abs(units.right_amount) else units.discrepancy_amount end
+                >= settings.critical_min_amount,
+            false
+        ) as is_over_min_amount,
         abs(coalesce(units.left_amount, units.right_amount)) as lone_amount,
         case when lines.is_second_line then 0 else units.left_carried_gross_amount end
             as left_carried_gross_amount,
@@ -128,9 +134,11 @@ outcome_totals as (
         count(*) filter (where is_carried_break) as carried_break_count,
         count(*) filter (where is_new_break and is_second_line) as cross_currency_break_count,
         coalesce(sum(discrepancy_amount) filter (where is_new_break), 0) as discrepancy_amount,
-        -- severity.classes: a critical class makes the row critical; a warning class is left out
-        -- of the percentage rule.
-        count(*) filter (where is_new_break and class_severity = 'critical') as critical_class_break_count,
+        -- severity.classes: a critical class makes the row critical (from severity.min_amount up);
+        -- a warning class is left out of the percentage rule.
+        count(*) filter (
+            where is_new_break and class_severity = 'critical' and is_over_min_amount
+        ) as critical_class_break_count,
         coalesce(sum(discrepancy_amount) filter (
             where is_new_break and class_severity is distinct from 'warning'
         ), 0) as rated_discrepancy_amount,
