@@ -55,6 +55,9 @@
         settings.late_after is not null
             and abs(extract(epoch from left_units.occurred_at - right_units.occurred_at))
                 > extract(epoch from settings.late_after)
-            as is_late
+            as is_late,
+        {{ recon_held_in_status('left_units', "'left'") }}
+            or {{ recon_held_in_status('right_units', "'right'") }}
+            as is_held
 
 {%- endmacro %}

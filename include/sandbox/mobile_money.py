@@ -14,12 +14,17 @@ A payment as served::
 
     {"id": "MMP0000000042", "status": "completed", "created_at": "2026-11-19T10:02:00Z",
      "updated_at": "2026-11-19T10:02:40Z", "amount": {"value": "1250.00", "currency": "KES"},
-     "payer": {"msisdn": "+254700000042"}}
+     "payer": {"msisdn": "254700000042"}, "account_ref": "0700 000 042"}
 
-The app writes a checkout session when the provider's callback reaches it, so a session's
-``completed_at`` comes after its payment, sometimes in a later window. ``add_checkout_sessions`` adds
-the ``checkout_sessions`` table to the sandbox app database (``app_db.create_app_database``) and
-leaves the app database's own tables as they are.
+``msisdn`` is written as M-Pesa writes it, ``2547XXXXXXXX`` without ``+``; ``account_ref`` (present when
+set) is what the payer typed as the account, often their own number in national form.
+
+The app writes a checkout session when it prompts the payer (``processing``) and updates it when the
+provider's callback reaches it (``paid``, or ``cancelled``), so a session's ``updated_at`` comes after
+its payment, sometimes in a later window; ``payer_phone`` is the number the payer gave the app.
+``add_checkout_sessions`` adds the ``checkout_sessions`` table to the sandbox app database
+(``app_db.create_app_database``) and leaves the app database's own tables as they are; called again
+(``create=False``), it writes sessions as they now stand, replacing a row of the same id (a callback).
 """
 
 from __future__ import annotations
@@ -46,8 +51,9 @@ _PARAMS = frozenset({"updated_from", "updated_to", "page", "page_size"})
 _SESSIONS = """
 create table checkout_sessions (
     session_id text primary key, provider_payment_id text not null, amount numeric not null,
-    currency text not null, status text not null, completed_at timestamptz not null);
-create index on checkout_sessions (completed_at);
+    currency text not null, status text not null, updated_at timestamptz not null,
+    created_at timestamptz not null, payer_phone text);
+create index on checkout_sessions (updated_at);
 """
 
 
@@ -60,9 +66,10 @@ class Payment:
     amount: Decimal  # major units, exactly the currency's decimals
     currency: str
     msisdn: str
+    account_ref: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        item = {
             "id": self.id,
             "status": self.status,
             "created_at": _utc_text(self.created_at),
@@ -70,6 +77,7 @@ class Payment:
             "amount": {"value": f"{self.amount}", "currency": self.currency},
             "payer": {"msisdn": self.msisdn},
         }
+        return item if self.account_ref is None else {**item, "account_ref": self.account_ref}
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,14 @@ class CheckoutSession:
     provider_payment_id: str
     amount: Decimal
     currency: str
-    status: str
-    completed_at: dt.datetime
+    status: str  # processing | paid | cancelled
+    updated_at: dt.datetime  # the last change: the prompt, or the callback
+    created_at: dt.datetime | None = None  # the prompt; default: updated_at
+    payer_phone: str | None = None
+
+    def row(self) -> tuple:
+        return (self.session_id, self.provider_payment_id, self.amount, self.currency, self.status,
+                self.updated_at, self.created_at or self.updated_at, self.payer_phone)  # fmt: skip
 
 
 class MobileMoneySandbox(HttpService):
@@ -159,17 +173,18 @@ def _make_handler(sandbox: MobileMoneySandbox) -> type[BaseHTTPRequestHandler]:
 
 def add_checkout_sessions(app_db_url: str, sessions: Iterable[CheckoutSession], create: bool = True) -> int:
     """Create (unless ``create`` is false) and fill ``checkout_sessions`` in the app database at
-    ``app_db_url``; return the row count."""
-    columns = ("session_id", "provider_payment_id", "amount", "currency", "status", "completed_at")
-    count = 0
+    ``app_db_url``, a session replacing the row of its id; return the row count."""
+    columns = ("session_id", "provider_payment_id", "amount", "currency", "status", "updated_at",
+               "created_at", "payer_phone")  # fmt: skip
+    rows = [session.row() for session in sessions]
     with psycopg.connect(app_db_url) as conn, conn.cursor() as cur:
         if create:
             cur.execute(_SESSIONS)
+        cur.execute("delete from checkout_sessions where session_id = any(%s)", ([row[0] for row in rows],))
         with cur.copy(f"copy checkout_sessions ({', '.join(columns)}) from stdin") as copy:
-            for session in sessions:
-                copy.write_row([getattr(session, column) for column in columns])
-                count += 1
-    return count
+            for row in rows:
+                copy.write_row(row)
+    return len(rows)
 
 
 def _utc_text(moment: dt.datetime) -> str:

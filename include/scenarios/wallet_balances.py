@@ -1,12 +1,21 @@
-"""Scenario of ``wallet_balances``: wallets of the sandbox app database against their ledger, to 1e-8.
+"""Scenario of ``wallet_balances``: the app's wallet balances against the chain's, to 1e-8.
 
 The app database (``include.sandbox.app_db``, a database of its own next to the warehouse) holds a dozen
-wallets in USD, EUR and ETH to 18 decimals, each balance the exact sum of its ledger entries except
-three planted wallets (``include.sandbox.wallets``):
+wallets in ETH, FLOW and USDC (tokens the spec declares), and a chain indexer's table of the same
+addresses in checksum case (``include.sandbox.wallets``). Both are read whole (``snapshot: true``).
+Every address differs in letter case between the two, and none is a break for it (``key_form``).
+The planted wallets:
 
-* one off by exactly 0.00000001: ``matched_within_tolerance`` (the tolerance is inclusive), no break;
-* one off by 0.00000002: ``balance_mismatch``;
-* one with a balance and no ledger entry: ``missing`` in the ledger.
+* ``edge``: off by exactly 0.00000001: ``matched_within_tolerance`` (the tolerance is inclusive);
+* ``drift``: off by 0.00000002: ``balance_mismatch``, corrected to the chain's balance;
+* ``doubled``: listed twice by the indexer (a stale reading, then the current one): a
+  ``balance_mismatch`` against the earlier reading and a ``duplicate`` on the chain; no correction;
+* ``unfunded``: in the app only: ``missing`` on the chain (rated critical: it pages);
+* ``new_on_chain``: on the chain only: ``missing`` in the app, corrected by an insert;
+* ``overprecise``: a FLOW reading with 9 decimals, quarantined: ``unreadable`` on the chain.
+
+The app database and the indexer's table share one sandbox database; the spec reads them through
+two connections (``app_db``, ``chain_indexer``), as it would two databases.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ class Scenario:
         self.seed = seed
         self.day = day
         self.book = WalletBook(seed=seed, day=day)
+        self.app_db: str | None = None  # the app database's URL while served
 
     def logical_dates(self) -> list[dt.datetime]:
         return [day_start(self.day + dt.timedelta(days=1))]
@@ -49,9 +59,21 @@ class Scenario:
         )
         try:
             load_wallets(url, self.book)
-            yield {"app_db": postgres_connection(url)}
+            self.app_db = url
+            connection = postgres_connection(url)
+            # The writer is the same database here; in production, a role with write rights.
+            yield {"app_db": connection, "chain_indexer": connection, "app_db_writer": connection}
         finally:
+            self.app_db = None
             drop_app_database(server, name)
 
     def expected_breaks(self) -> collections.Counter[tuple[str, str | None]]:
-        return collections.Counter({("balance_mismatch", None): 1, ("missing", "ledger"): 1})
+        return collections.Counter(
+            {
+                ("balance_mismatch", None): 2,  # drift, doubled
+                ("duplicate", "balances"): 1,  # doubled's later reading, with no counterpart in the app
+                ("missing", "chain"): 1,  # unfunded
+                ("missing", "balances"): 1,  # new_on_chain
+                ("unreadable", "chain"): 1,  # overprecise
+            }
+        )

@@ -38,7 +38,7 @@ def add_commands(commands: Any) -> None:
         "--id", dest="correction_ids", action="append", metavar="CORRECTION_ID", required=True
     )
     listing = fix_actions.add_parser("list", help="planned and applied corrections")
-    listing.add_argument("--status", choices=["planned", "applied", "stale", "failed", "reverted"])
+    listing.add_argument("--status", choices=["planned", "applied", "stale", "failed", "reverted", "refused"])
     for parser in (plan, apply, revert, listing):
         parser.add_argument("spec", metavar="SPEC")
         parser.add_argument(

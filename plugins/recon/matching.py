@@ -11,6 +11,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from recon.key_forms import side_forms
 from recon.reconcile import pair_settings
 from recon.spec import Spec
 from recon.window import RunWindow
@@ -21,7 +22,8 @@ COLUMNS = (
     "compare_attributes", "late_after", "settlement_window", "copy_within", "near_fields", "near_within",
     "near_amount_tolerance", "fallback_rules", "left_stuck_statuses", "left_stuck_after",
     "right_stuck_statuses", "right_stuck_after", "tolerance_percent", "critical_percent",
-    "critical_min_amount",
+    "critical_min_amount", "key_forms", "left_pending_within", "left_pending_statuses",
+    "right_pending_within", "right_pending_statuses", "class_severity",
 )  # fmt: skip
 
 
@@ -50,9 +52,22 @@ def settings_rows(spec: Spec) -> list[dict]:
                 "left_status_map": _json(row.pop("status_left")),
                 "right_status_map": _json(row.pop("status_right")),
                 "fallback_rules": Jsonb(rules),
+                "key_forms": _key_forms(spec, row["pair"]),
+                "left_pending_statuses": _json(row.pop("left_pending_statuses")),
+                "right_pending_statuses": _json(row.pop("right_pending_statuses")),
+                "class_severity": _json(row.pop("class_severity")),
             }
         )
     return rows
+
+
+def _key_forms(spec: Spec, pair: str) -> Jsonb | None:
+    """``{"left": form, "right": form}`` (a side without one: null); null when no side has one."""
+    forms = side_forms(spec, pair)
+    if forms == (None, None):
+        return None
+    left, right = (form.settings() if form else None for form in forms)
+    return Jsonb({"left": left, "right": right})
 
 
 def write_pair_settings(conn: psycopg.Connection, spec: Spec, window: RunWindow) -> int:

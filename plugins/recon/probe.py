@@ -8,7 +8,8 @@ pending, not the break lives. It then reports, per key, the match units that hol
 break. Everything it wrote (staging rows, pair settings, file registry rows, scratch schemas) is dropped
 before it returns, whatever happened.
 
-A key is looked up as a record key, a match key (the pair's key fields), or a reference.
+A key is looked up as a record key, a match key (the pair's key fields), or a reference; where the spec
+declares key forms (``key_form``), in the pair sides' forms too, so ``0XABC`` finds ``0xAbc``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from recon.key_forms import normalize, side_forms, sql_expression
 from recon.masking import mask_text
 from recon.spec import Spec
 from recon.window import RunWindow
@@ -84,7 +86,7 @@ def reconcile_keys(
                 raise ProbeError(f"source {source.name!r}: {type(exc).__name__}: {exc}") from exc
         _dbt_run(spec, {**dbt_run_vars(window, timedelta(0)), "recon_schema_prefix": prefix})
         with warehouse.connect(spec.warehouse_connection) as conn:
-            return window, [KeyOutcome(key, _units(conn, prefix, key)) for key in keys]
+            return window, [KeyOutcome(key, _units(conn, prefix, spec, key)) for key in keys]
     finally:
         with warehouse.connect(spec.warehouse_connection) as conn:
             _clean_up(conn, window, prefix)
@@ -114,20 +116,47 @@ def _dbt_run(spec: Spec, dbt_vars: dict[str, Any]) -> None:
         raise ProbeError(f"dbt run failed: {mask_text(completed.stdout[-3000:])}")
 
 
-def _units(conn: psycopg.Connection, prefix: str, key: str) -> list[dict[str, Any]]:
+def _units(conn: psycopg.Connection, prefix: str, spec: Spec, key: str) -> list[dict[str, Any]]:
     query = sql.SQL(
         "select {columns} from {table}"
         " where %(key)s in (match_key, reference)"
         " or %(key)s = any(left_record_keys)"
         " or %(key)s = any(right_record_keys)"
+        "{in_forms}"
         " order by pair, is_break desc, outcome"
     ).format(
         columns=sql.SQL(", ").join(map(sql.Identifier, UNIT_COLUMNS)),
         table=sql.Identifier(f"{prefix}recon_intermediate", "int_records_matched"),
+        in_forms=sql.SQL("").join(_in_key_forms(spec, key)),
     )
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, {"key": key})
         return cur.fetchall()
+
+
+def _in_key_forms(spec: Spec, key: str) -> list[sql.Composable]:
+    """Per pair with key forms: the typed key, in each side's form, as the match key or a record key of
+    that side in the same form (a key typed ``0XABC`` finds ``0xAbc`` where the form lower-cases)."""
+    conditions = []
+    for pair in spec.pairs:
+        forms = side_forms(spec, pair.pair_name)
+        if forms == (None, None):
+            continue
+        keyed = [normalize(form, key) for form in forms]
+        sides = [
+            sql.SQL("exists (select from unnest({keys}) as k (key) where {stored} = {typed})").format(
+                keys=sql.Identifier(f"{side}_record_keys"),
+                stored=sql_expression(form, sql.SQL("k.key")),
+                typed=sql.Literal(typed),
+            )
+            for side, form, typed in zip(("left", "right"), forms, keyed, strict=True)
+        ]
+        conditions.append(
+            sql.SQL(" or (pair = {pair} and (match_key = any({keyed}) or {sides}))").format(
+                pair=sql.Literal(pair.pair_name), keyed=sql.Literal(keyed), sides=sql.SQL(" or ").join(sides)
+            )
+        )
+    return conditions
 
 
 def _clean_up(conn: psycopg.Connection, window: RunWindow, prefix: str) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
+from recon.masking import mask_text
 from recon.sources.base import FileSource
 
 if TYPE_CHECKING:
@@ -33,10 +34,10 @@ _KIND_OF_TYPE = {"rest": "api", "graphql": "api", "sftp_csv": "file", "postgres"
 PairHintKey = Literal[
     "missing", "missing_in_left", "missing_in_right", "amount_mismatch", "currency_mismatch",
     "status_mismatch", "attribute_mismatch", "late", "duplicate", "near_duplicate", "group_mismatch",
-    "stuck",
+    "stuck", "unreadable",
 ]  # fmt: skip
 BalanceHintKey = Literal["missing", "missing_in_left", "missing_in_right", "balance_mismatch",
-                         "currency_mismatch"]  # fmt: skip
+                         "currency_mismatch", "unreadable"]  # fmt: skip
 Hint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
@@ -47,8 +48,24 @@ def source_kind(source: Any) -> str:
 
 
 @dataclass(frozen=True)
+class BalanceWords:
+    """How a balance pair is told: what it calls its entity, what each side holds and which side the
+    spec's corrections take as the truth.
+
+    A side whose entity is its ``record_key`` holds one row per entity: a stored **balance**. A side
+    whose entity is another field (``group_key``, an attribute) holds **entries**, summed per entity.
+    """
+
+    entity: str = "entity"  # the entity field's own name in the source (``user_id``), else "entity"
+    left_holds: Literal["balance", "entries"] = "balance"
+    right_holds: Literal["balance", "entries"] = "balance"
+    truth: str | None = None  # the source of truth, when the spec's corrections name the other side
+    correctable: bool = False  # the corrections may fix balance mismatches (``classes``)
+
+
+@dataclass(frozen=True)
 class PairWords:
-    """What the spec says about one pair that the sentences use."""
+    """What the spec says about one pair that the sentences (and the alerts' break lines) use."""
 
     hints: Mapping[str, str] = field(default_factory=dict)
     status_left: Mapping[str, str] = field(default_factory=dict)
@@ -56,6 +73,7 @@ class PairWords:
     near_fields: tuple[str, ...] = ()
     near_within: timedelta | None = None
     near_amount_tolerance: Decimal = Decimal(0)
+    balance: BalanceWords | None = None  # a balance pair's words; None for a pair of records
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,40 @@ def spec_words(spec: Spec) -> Words:
             near_amount_tolerance=near.amount_tolerance if near else Decimal(0),
         )
     for balance in spec.reconcile.balances:
-        pairs[balance.pair_name] = PairWords(hints=dict(balance.hints))
+        pairs[balance.pair_name] = PairWords(hints=dict(balance.hints), balance=balance_words(spec, balance))
     return Words({source.name: source_kind(source) for source in spec.sources}, pairs)
+
+
+def balance_words(spec: Spec, balance: Any) -> BalanceWords:
+    """A balance pair's words from the spec: its entity named as the balance side's source names it
+    (the column or path its entity field is mapped from, ``user_id``), each side's holding, and the
+    truth when the spec's corrections target one of its two sources."""
+    keys = balance.key_fields
+    holds = {side: "balance" if fields == ["record_key"] else "entries"
+             for side, fields in (("left", keys.left), ("right", keys.right))}  # fmt: skip
+    named = "left" if holds["left"] == "balance" or holds["right"] != "balance" else "right"
+    source = next((s for s in spec.sources if s.name == getattr(balance, named)), None)
+    entity = " / ".join(_field_name(source, name) for name in getattr(keys, named))
+    target = spec.corrections
+    truth = None
+    if target is not None and target.source in (balance.left, balance.right):
+        truth = balance.right if target.source == balance.left else balance.left
+    return BalanceWords(
+        entity=entity or "entity",
+        left_holds=holds["left"],
+        right_holds=holds["right"],
+        truth=truth,
+        correctable=truth is not None and "balance_mismatch" in target.classes,
+    )
+
+
+def _field_name(source: Any, name: str) -> str:
+    """What a source calls a canonical field: ``attributes.wallet`` is ``wallet``; ``record_key``
+    mapped from ``user_id`` (or ``data.user.id``) is ``user_id`` (``id``); unmapped, empty."""
+    if name.startswith("attributes."):
+        return name.removeprefix("attributes.")
+    mapped = getattr(getattr(source, "fields", None), name, None)
+    return mapped.rsplit(".", 1)[-1] if isinstance(mapped, str) and mapped else ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +150,8 @@ class Finding:
     fields: tuple[tuple[str, int], ...] = ()  # attribute mismatches: (field, records), most first
     status_pairs: tuple[tuple[str, str, int], ...] = ()  # (left word, right word, records), most first
     near: PairWords | None = None  # near duplicates: what made them look alike
+    balance: BalanceWords | None = None  # a balance pair's: the entity, each side's holding, the truth
+    reasons: tuple[str, ...] = ()  # unreadable: why the other side's records were quarantined
     hint: str | None = None  # the spec's own sentence for this class
 
     def kind(self, source: str | None) -> str:
@@ -110,6 +162,14 @@ class Finding:
 
 def _records(count: int) -> str:
     return f"{count} record{'s' if count != 1 else ''}"
+
+
+def _counted(finding: Finding, count: int) -> str:
+    """``3 records``; a balance pair counts entities, named as its spec does: ``3 entities (user_id)``."""
+    if finding.balance is None:
+        return _records(count)
+    named = f" ({finding.balance.entity})" if finding.balance.entity != "entity" else ""
+    return f"{count} {'entity' if count == 1 else 'entities'}{named}"
 
 
 def _are(count: int) -> str:
@@ -190,7 +250,7 @@ def _missing(finding: Finding, n: int) -> str:
         check += (
             f"; if {absent} is written from Stripe's webhooks, check their delivery (Stripe's webhook log)"
         )
-    return f"{_records(n)} {_are(n)} in {present} but not in {absent}: check {check}."
+    return f"{_counted(finding, n)} {_are(n)} in {present} but not in {absent}: check {check}."
 
 
 def _duplicate(finding: Finding, n: int) -> str:
@@ -230,6 +290,19 @@ def _near_duplicate(finding: Finding, n: int) -> str:
     return f"{_records(n)}{where} {look} ({alike}): check for double submissions and {action}."
 
 
+def _unreadable(finding: Finding, n: int) -> str:
+    absent = finding.missing_in or finding.right_source
+    present = finding.left_source if absent == finding.right_source else finding.right_source
+    shown = "; ".join(finding.reasons[:2]) + ("; ..." if len(finding.reasons) > 2 else "")
+    why = f" ({shown})" if shown else ""
+    them = "its counterpart was" if n == 1 else "their counterparts were"
+    return (
+        f"{_records(n)} {_are(n)} in {present} but {them} quarantined in {absent}{why}: correct the"
+        f" {'row' if n == 1 else 'rows'} in {absent} or the spec's mapping (staging.quarantine holds"
+        f" {'it' if n == 1 else 'them'}), then rerun the window."
+    )
+
+
 def _status(finding: Finding, n: int) -> str:
     left, right = finding.left_source, finding.right_source
     which = "for example refunded on one side, paid on the other"
@@ -254,6 +327,48 @@ def _attributes(finding: Finding, n: int) -> str:
     return f"{_records(n)} {where}: {', '.join(named)}; correct the side that is wrong."
 
 
+def _balance(finding: Finding, n: int) -> str:
+    """An entity's balance against the sum of its entries (or two balances, or two sums), in the
+    spec's own name for the entity, and what to correct: toward the truth when the spec names one."""
+    left, right, words = finding.left_source, finding.right_source, finding.balance
+
+    def said(singular: str, plural: str) -> str:
+        return singular if n == 1 else plural
+
+    words = words or BalanceWords()
+    per = f" (per {words.entity})" if words.entity != "entity" else ""
+    holds = {left: words.left_holds, right: words.right_holds}
+    differ = said("differs", "differ")
+    if holds[left] != holds[right]:
+        stored, summed = (left, right) if holds[left] == "balance" else (right, left)
+        what = f"{n} {said('balance', 'balances')} in {stored} {differ} from the sum of"
+        what += f" {said('its', 'their')} entries in {summed}{per}"
+    else:
+        kind = (
+            said("balance", "balances") if holds[left] == "balance" else f"{said('sum', 'sums')} of entries"
+        )
+        what = f"{n} {kind} {differ} between {left} and {right}{per}"
+    what += " beyond the tolerance"
+    if words.truth is None:
+        return (
+            f"{what}: find the side that is wrong (an entry missing, posted twice or after the balance was"
+            " read, a balance updated without its entry) and correct it."
+        )
+    truth = words.truth
+    target = right if truth == left else left
+    if holds[target] == "entries":  # corrections set balances; a wrong entry is fixed in its ledger
+        fix = f"correct the entries in {target} (an entry missing, posted twice or wrong)"
+    else:
+        source = (
+            f"{said('its sum', 'their sums')} in {truth}"
+            if holds[truth] == "entries"
+            else f"{said('the one', 'those')} in {truth}"
+        )
+        fix = f"set the {said('balance', 'balances')} in {target} to {source}"
+        fix += " (recon corrections plan, then apply)" if words.correctable else ""
+    return f"{what}: {truth} is the source of truth (the spec's corrections), so {fix}."
+
+
 def recommend(finding: Finding) -> str:
     """The finding's sentence, with the spec's hint for its class after it."""
     sentence = _sentence(finding)
@@ -263,7 +378,8 @@ def recommend(finding: Finding) -> str:
 def _sentence(finding: Finding) -> str:
     n, left, right, cls = finding.count, finding.left_source, finding.right_source, finding.break_class
     tellers = {"missing": _missing, "duplicate": _duplicate, "near_duplicate": _near_duplicate,
-               "status_mismatch": _status, "attribute_mismatch": _attributes}  # fmt: skip
+               "status_mismatch": _status, "attribute_mismatch": _attributes,
+               "unreadable": _unreadable}  # fmt: skip
     if cls in tellers:
         return tellers[cls](finding, n)
 
@@ -277,8 +393,8 @@ def _sentence(finding: Finding) -> str:
         )
     if cls == "currency_mismatch":
         return (
-            f"{_records(n)} {verb('carries', 'carry')} a different currency in {left} and {right}: check"
-            f" {_checks(finding)}."
+            f"{_counted(finding, n)} {verb('carries', 'carry')} a different currency in {left} and {right}:"
+            f" check {_checks(finding)}."
         )
     if cls == "late":
         return (
@@ -294,10 +410,7 @@ def _sentence(finding: Finding) -> str:
             f" and {right}: check {check} in the group."
         )
     if cls == "balance_mismatch":
-        return (
-            f"{n} {verb('balance differs', 'balances differ')} between {left} and {right}: replay the ledger"
-            " entries of the entity and correct the balance."
-        )
+        return _balance(finding, n)
     if cls == "stuck":
         statuses = f" in {', '.join(finding.statuses)}" if finding.statuses else ""
         where = f"in {finding.side}" if finding.side else "with the provider"
@@ -349,6 +462,8 @@ def build_findings(
             fields=_most_first(fields_of.get(row["pair"], [])) if cls == "attribute_mismatch" else (),
             status_pairs=tuple((left, right, count) for (left, right), count in told),
             near=pair if cls == "near_duplicate" else None,
+            balance=pair.balance,
+            reasons=tuple(sorted(mask_text(r)[:160] for r in row.get("reasons") or () if r)),
         )  # fmt: skip
         found.append(replace(finding, hint=hint_for(pair.hints, finding)))
     return found

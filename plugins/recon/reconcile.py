@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from recon.key_forms import KeyForm
 from recon.recommendations import BalanceHintKey, Hint, PairHintKey
+
+# What a spec may rate per class (``severity.classes``): a hint key (a break class, or ``missing`` on
+# one side) of a record pair or of a balance pair. ``critical``: every such new break is critical and
+# pages; ``warning``: such a break is never critical and its discrepancy is left out of the percentage
+# rule (docs/matching.md, "Status, severity and the run's tolerance").
+SeverityClass = PairHintKey | BalanceHintKey
+ClassSeverity = Literal["critical", "warning"]
 
 NAME = r"^[a-z][a-z0-9_]*$"
 # A record field a setting may name: a canonical column, or one mapped attribute.
@@ -98,11 +106,40 @@ class Compare(_Exact):
     attributes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]] = []
 
 
+class PendingRule(_Exact):
+    """Records of ``side`` (in one of ``statuses``, when given) at most ``within`` before the window's
+    end are ``pending``: a lone one is not yet missing; a matched pair with a record in a listed
+    (transitional) status is not yet judged."""
+
+    side: Literal["left", "right", "both"] = "both"
+    statuses: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
+    within: Annotated[timedelta, Field(gt=timedelta(0))]
+
+
 class Timing(_Exact):
     # A matched pair whose times differ by more than this is ``late``; null = never late.
     late_after: Duration | None = None
-    # An unmatched record this close to the window's end is ``pending`` rather than ``missing``.
+    # Shorthand for ``pending: [{side: both, within: <this>}]``: any lone record this close to the
+    # window's end is ``pending`` rather than ``missing``, whatever its status.
     settlement_window: Duration = timedelta(0)
+    pending: list[PendingRule] = []
+
+    def pending_rules(self) -> list[PendingRule]:
+        """``pending`` with ``settlement_window`` as one more rule (both sides, any status)."""
+        shorthand = [PendingRule(within=self.settlement_window)] if self.settlement_window else []
+        return [*shorthand, *self.pending]
+
+    def pending_settings(self, side: Literal["left", "right"]) -> tuple[timedelta, dict[str, float] | None]:
+        """For one side: how long a lone record of any status is held, and per listed status how long
+        (in seconds) a record in it is held, lone or matched; a status several rules list takes the
+        longest."""
+        rules = [rule for rule in self.pending_rules() if rule.side in (side, "both")]
+        any_status = max((rule.within for rule in rules if rule.statuses is None), default=timedelta(0))
+        statuses: dict[str, float] = {}
+        for rule in rules:
+            for status in rule.statuses or ():
+                statuses[status] = max(statuses.get(status, 0.0), rule.within.total_seconds())
+        return any_status, statuses or None
 
 
 class NearDuplicates(_Exact):
@@ -137,6 +174,18 @@ class Stuck(_Exact):
     older_than: Duration
 
 
+class PairSeverity(_Exact):
+    """A pair's own severity settings, laid over the spec's ``reconcile.severity`` key by key."""
+
+    critical_percent: Amount | None = None
+    min_amount: Amount | None = None
+    classes: dict[PairHintKey, ClassSeverity] = {}
+
+
+class BalanceSeverity(PairSeverity):
+    classes: dict[BalanceHintKey, ClassSeverity] = {}
+
+
 class Pair(_Exact):
     """Two sources reconciled record by record (or group by group)."""
 
@@ -151,6 +200,9 @@ class Pair(_Exact):
     group: Group | None = None
     # The team's own sentence per break class, added to the run's recommendation for it (docs/alerts.md).
     hints: dict[PairHintKey, Hint] = {}
+    # How both sides' key fields are normalised before matching; replaces the sources' own key_form.
+    key_form: KeyForm | None = None
+    severity: PairSeverity = PairSeverity()
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -181,20 +233,55 @@ class Pair(_Exact):
         return Keys(left=list(self.keys), right=list(self.keys))
 
 
+Side = Literal["left", "right"]
+
+
 class Balance(_Exact):
-    """Per-entity balances: each side's amounts summed per entity and compared, to ``tolerance``."""
+    """Per-entity balances: each side's balance of an entity compared, to ``tolerance``.
+
+    A side either sums its records per entity (a ledger's entries) or holds one row per entity (a
+    balance table, a balance snapshot). On a one-row side an entity listed twice is a ``duplicate``
+    (the later rows), never a sum: summing would turn a repeated row into a doubled balance.
+    """
 
     left: str
     right: str
     name: Annotated[str | None, Field(pattern=NAME)] = None
     entity: Keys | list[FieldName] = ["record_key"]
+    # The sides whose records are summed per entity. Left out: a side whose entity fields include
+    # group_key sums (the entries of a group), any other side holds one row per entity.
+    sums: Annotated[list[Side], Field(max_length=2)] | None = None
     tolerance: Amount = Decimal("0")
     hints: dict[BalanceHintKey, Hint] = {}
+    # How both sides' entity fields are normalised before matching; replaces the sources' own key_form.
+    key_form: KeyForm | None = None
+    severity: BalanceSeverity = BalanceSeverity()
 
     @field_validator("entity", mode="before")
     @classmethod
     def _entity(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("sums")
+    @classmethod
+    def _sides_once(cls, sums: list[str] | None) -> list[str] | None:
+        if sums is not None and len(set(sums)) != len(sums):
+            raise ValueError(f"name each side once, got {sums}")
+        return sums
+
+    @property
+    def summed_sides(self) -> tuple[str, ...]:
+        """The sides summed per entity, as declared or by default (see ``sums``)."""
+        if self.sums is not None:
+            return tuple(side for side in ("left", "right") if side in self.sums)
+        keys = self.key_fields
+        return tuple(side for side in ("left", "right") if "group_key" in getattr(keys, side))
+
+    @property
+    def group_side(self) -> str | None:
+        """``staging.pair_settings.group_side``: the summed sides (``both``, one, or none)."""
+        sides = self.summed_sides
+        return "both" if len(sides) == 2 else (sides[0] if sides else None)
 
     @property
     def pair_name(self) -> str:
@@ -212,6 +299,8 @@ class Severity(_Exact):
     critical_percent: Amount = Decimal("5")
     # Per pair and currency, in that currency's units: a discrepancy below this is never critical.
     min_amount: Amount = Decimal("0")
+    # Per class, for every pair: critical (always pages) or warning (never critical).
+    classes: dict[SeverityClass, ClassSeverity] = {}
 
 
 class Reconcile(_Exact):
@@ -244,6 +333,8 @@ def pair_settings(reconcile: Reconcile) -> list[dict[str, Any]]:
                 compare_attributes=list(pair.compare.attributes),
                 late_after=pair.timing.late_after,
                 settlement_window=pair.timing.settlement_window,
+                **_pending(pair.timing),
+                **_severity(reconcile.severity, pair.severity),
                 copy_within=pair.duplicates.copy_within,
                 near_fields=list(near.fields) if near else None,
                 near_within=near.within if near else None,
@@ -256,7 +347,8 @@ def pair_settings(reconcile: Reconcile) -> list[dict[str, Any]]:
         rows.append(
             _row(
                 balance.pair_name, "balances", balance.left, balance.right, balance.key_fields, stuck,
-                reconcile, amount_tolerance=balance.tolerance, group_side="both", near_fields=None,
+                reconcile, amount_tolerance=balance.tolerance, group_side=balance.group_side,
+                near_fields=None, **_severity(reconcile.severity, balance.severity),
             )
         )  # fmt: skip
     return rows
@@ -268,6 +360,10 @@ def _row(name, kind, left, right, keys: Keys, stuck, reconcile: Reconcile, **set
         "status_right": None, "compare_attributes": [], "late_after": None,
         "settlement_window": timedelta(0), "copy_within": timedelta(0), "near_fields": None,
         "near_within": None, "near_amount_tolerance": None, "group_side": None, "rules": [],
+        "left_pending_within": timedelta(0), "left_pending_statuses": None,
+        "right_pending_within": timedelta(0), "right_pending_statuses": None,
+        "critical_percent": reconcile.severity.critical_percent,
+        "critical_min_amount": reconcile.severity.min_amount, "class_severity": None,
     }  # fmt: skip
     row = {
         "pair": name,
@@ -283,7 +379,25 @@ def _row(name, kind, left, right, keys: Keys, stuck, reconcile: Reconcile, **set
         "right_stuck_statuses": stuck[right].statuses if right in stuck else None,
         "right_stuck_after": stuck[right].older_than if right in stuck else None,
         "tolerance_percent": reconcile.tolerance_percent,
-        "critical_percent": reconcile.severity.critical_percent,
-        "critical_min_amount": reconcile.severity.min_amount,
     }
     return row
+
+
+def _pending(timing: Timing) -> dict[str, Any]:
+    left_within, left_statuses = timing.pending_settings("left")
+    right_within, right_statuses = timing.pending_settings("right")
+    return {
+        "left_pending_within": left_within, "left_pending_statuses": left_statuses,
+        "right_pending_within": right_within, "right_pending_statuses": right_statuses,
+    }  # fmt: skip
+
+
+def _severity(spec_wide: Severity, own: PairSeverity) -> dict[str, Any]:
+    """The pair's severity settings: its own where it sets them, else the spec's."""
+    classes = {**spec_wide.classes, **own.classes}
+    percent, floor = own.critical_percent, own.min_amount
+    return {
+        "critical_percent": spec_wide.critical_percent if percent is None else percent,
+        "critical_min_amount": spec_wide.min_amount if floor is None else floor,
+        "class_severity": classes or None,
+    }

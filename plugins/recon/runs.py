@@ -109,7 +109,8 @@ def _findings(cur: psycopg.Cursor, run_id: str, words: Words | None) -> list[Fin
         """
         select pair, left_source, right_source, break_class, missing_in, side, count(*) as count,
                array_agg(distinct coalesce(left_status, right_status))
-                   filter (where break_class = 'stuck') as statuses
+                   filter (where break_class = 'stuck') as statuses,
+               array_agg(distinct quarantine_reason) filter (where break_class = 'unreadable') as reasons
         from (
             select *,
                    -- A lone record (missing, duplicate, stuck alone) has an amount on its own side only.

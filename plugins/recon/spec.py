@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recon.corrections.config import CorrectionTarget
 from recon.integrity.rules import RULE_TYPES, Rules
+from recon.money import Currencies, declared_currency_problems
 from recon.reconcile import Reconcile, parse_duration
 from recon.sources.base import SourceConfig
 from recon.sources.mapping import RecordMapping
@@ -94,6 +95,10 @@ class Spec(_Strict):
     retries: Annotated[int, Field(ge=0)] = 2
     retry_delay_seconds: Annotated[int, Field(ge=0)] = 60
     warehouse_connection: str = "recon_warehouse"
+    # The spec's own currency codes and their decimals, for what ISO 4217 does not list (tokens, loyalty
+    # points): {FLOW: 8, USDC: 6, ETH: 18, POINTS: 0}. Sources may name and carry them; an amount with
+    # more decimals is quarantined; the default currency_iso_4217 rule accepts them (docs/sources.md).
+    currencies: dict[str, Annotated[int, Field(ge=0, le=38)]] = {}
     # Per-record data (staging, record matches) of runs older than this is dropped; results are kept.
     retention_days: Annotated[int, Field(ge=1)] = 400
     sources: Annotated[list[Source], Field(min_length=2)]
@@ -109,6 +114,39 @@ class Spec(_Strict):
     alerts: Alerts = Alerts()
     # The system that is not the source of truth, and how recon may correct it (docs/operations.md).
     corrections: CorrectionTarget | None = None
+
+    @field_validator("currencies")
+    @classmethod
+    def _currency_codes(cls, value: dict[str, int]) -> dict[str, int]:
+        problems = declared_currency_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _sources_read_declared_currencies(self) -> Spec:
+        # Each source reads the spec's codes (``recon.money.DeclaredCurrencies``); a fixed currency
+        # must be one it can read.
+        table = Currencies(self.currencies)
+        problems = []
+        for section, sources in (("sources", self.sources), ("references", self.references)):
+            for index, source in enumerate(sources):
+                if hasattr(source, "use_currencies"):
+                    source.use_currencies(table)
+                fixed = getattr(source, "currency", None)
+                if isinstance(fixed, str) and not table.knows(fixed):
+                    problems.append(
+                        f"{section}.{index}.currency: {fixed!r} {table.unknown(fixed)};"
+                        f" declare it with its decimals, e.g. currencies: {{{fixed.upper()}: 8}}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def currency_table(self) -> Currencies:
+        """ISO 4217 and the spec's declared codes, as every source of the spec reads them."""
+        return Currencies(self.currencies)
 
     @field_validator("window_overlap", mode="before")
     @classmethod
@@ -158,6 +196,7 @@ class Spec(_Strict):
         problems += _reconciled_source_problems(self.sources)
         problems += _rule_sources(self.rules, names, every)
         problems += _correction_problems(self)
+        problems += _personal_key_problems(self)
         pair_names = [pair.pair_name for pair in self.pairs]
         if len(set(pair_names)) != len(pair_names):
             problems.append(f"reconcile: pair names must be unique, got {pair_names}")
@@ -352,4 +391,39 @@ def _correction_problems(spec: Spec) -> list[str]:
             "corrections.connection: must be a connection with write rights of its own, not the one"
             f" {target.source!r} is read through ({target.connection!r})"
         )
+    return problems
+
+
+def _personal_key_problems(spec: Spec) -> list[str]:
+    """A field masked at load (``personal``) cannot be matched on: every masked phone number of the
+    same last two digits reads ``***78``, so unrelated records would match. Refused, not hashed: a
+    bare hash of a phone number is undone by hashing every number, so it would not be masking."""
+    index = {source.name: position for position, source in enumerate(spec.sources)}
+    problems = []
+    for pair in spec.pairs:
+        keys = pair.key_fields
+        used = {"left": [*keys.left], "right": [*keys.right]}
+        group = getattr(pair, "group", None)
+        if group is not None:
+            used[group.side].append(group.by)
+        for rule in getattr(pair, "rules", []):
+            if rule.reference != "any":
+                used["left"].append("reference")
+                used["right"].append("reference")
+        compare = getattr(pair, "compare", None)
+        for name in getattr(compare, "attributes", []):
+            used["left"].append(f"attributes.{name}")
+            used["right"].append(f"attributes.{name}")
+        for side, fields in used.items():
+            if getattr(pair, side) not in index:
+                continue  # an unknown source, reported where the pair names it
+            source = spec.sources[index[getattr(pair, side)]]
+            is_personal = getattr(source, "is_personal", None)
+            for field in dict.fromkeys(fields):
+                if is_personal is not None and is_personal(field):
+                    problems.append(
+                        f"sources.{index[source.name]}.personal: {field} is matched on by pair"
+                        f" {pair.pair_name!r}; a masked value would match unrelated records, so a field"
+                        " recon matches on is stored as read: leave it out of personal"
+                    )
     return problems

@@ -107,9 +107,10 @@ def publish(spec: Spec, run: dict[str, str], airflow_run_id: str | None = None) 
     window = RunWindow.from_dict(run)
     with warehouse.connect(spec.warehouse_connection) as conn:
         with conn.transaction():
-            status = runs.publish_run(conn, window, spec_words(spec))
+            words = spec_words(spec)
+            status = runs.publish_run(conn, window, words)
             facts = read_run_facts(
-                conn, window, spec.alerts.max_breaks_listed, links(spec, window, airflow_run_id)
+                conn, window, spec.alerts.max_breaks_listed, links(spec, window, airflow_run_id), words
             )
             queued = outbox.queue(
                 conn, window.run_id, spec.name, facts.run["attempt"], outbox.result_alerts(conn, spec, facts)

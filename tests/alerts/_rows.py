@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon.alerts.facts import ClassCount, Links, RunFacts
+from recon.recommendations import Words
 
 SPEC = "stripe_billing"
 PAIR = "stripe_vs_internal"
@@ -195,11 +196,14 @@ def run_facts(
     breaks: list[dict[str, Any]] | None = None,
     *,
     counts: list[ClassCount] | None = None,
-    carried: int | None = None,
+    still_open: int = 0,
+    seen_again: int = 0,
     quarantined: int = 0,
     links: Links | None = None,
+    words: Words | None = None,
 ) -> RunFacts:
-    """What ``read_run_facts`` would read: counts from the breaks, carried from the summary, unless given."""
+    """What ``read_run_facts`` would read: counts from the breaks unless given; the breaks still open
+    from earlier runs (read from reconciliation.breaks) as given."""
     run = run if run is not None else run_row()
     summary = summary if summary is not None else [summary_row()]
     breaks = breaks if breaks is not None else []
@@ -207,8 +211,10 @@ def run_facts(
         run=run,
         summary=summary,
         counts=counts if counts is not None else class_counts(breaks),
-        carried=carried if carried is not None else sum(row["carried_break_count"] for row in summary),
+        still_open=still_open,
         breaks=breaks,
         quarantined=quarantined,
         links=links if links is not None else Links(),
+        seen_again=seen_again,
+        words=words or Words(),
     )

@@ -241,6 +241,16 @@ def test_custom_details_count_breaks_per_class_in_words() -> None:
     details = trigger(critical_facts(), "critical", "data-team")["custom_details"]
 
     assert details["breaks_by_class"] == {"missing in internal": 1207, "amount mismatches": 1}
+    assert details["still_open_from_earlier_runs"] == 0
+
+
+def test_custom_details_count_the_breaks_still_open_from_earlier_runs() -> None:
+    facts = critical_facts()
+    facts = run_facts(
+        facts.run, facts.summary, facts.breaks, counts=facts.counts, still_open=35, seen_again=7
+    )
+
+    assert trigger(facts, "critical", "data-team")["custom_details"]["still_open_from_earlier_runs"] == 35
 
 
 def test_custom_details_carry_the_top_three_recommendations_masked() -> None:

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import Block
 
 from recon.alerts.facts import ClassCount, Links, RunFacts
 from recon.alerts.slack import GREEN, RED, failure_message, result_message
-from recon.recommendations import PairWords, Words, build_findings, recommendations
+from recon.recommendations import BalanceWords, PairWords, Words, build_findings, recommendations
 from tests.alerts._rows import (
     AIRFLOW_RUN_ID,
     RUN_ID,
@@ -216,7 +216,9 @@ def every_section_facts() -> RunFacts:
         "unexpected_percent": "0.1",
     }
     run = run_row(recommendations=["Check the webhook."], pending_count=2, integrity_failures=[failure])
-    return run_facts(run, SUMMARY, BREAKS, carried=1, quarantined=1, links=Links(AIRFLOW_URL, DASHBOARD_URL))
+    return run_facts(
+        run, SUMMARY, BREAKS, still_open=1, quarantined=1, links=Links(AIRFLOW_URL, DASHBOARD_URL)
+    )
 
 
 @pytest.mark.parametrize(
@@ -294,7 +296,7 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
         ClassCount("near_duplicate", None, 1, "internal"),
         ClassCount("stuck", None, 1),
     ]
-    facts = run_facts(run_row(pending_count=5), SUMMARY, BREAKS, counts=counts, carried=3)
+    facts = run_facts(run_row(pending_count=5), SUMMARY, BREAKS, counts=counts, still_open=35, seen_again=7)
 
     message = result_message(facts)
 
@@ -302,7 +304,8 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
         "missing in internal: *1,207* · missing in stripe: *4* · amount mismatches: *3*"
         " · currency mismatches: *2* · status mismatches: *2* · late records: *1* · duplicates in internal:"
         " *1* · likely double submissions in internal: *1* · stuck records: *1*"
-        " · pending (inside the settlement window): 5 · still open from earlier runs: 3"
+        " · pending (inside the settlement window): 5 · still open from earlier runs: 35 (7 still missing in"
+        " this run)"
     ]
     assert message["text"].startswith("stripe_billing 2026-11-19: 1,222 breaks")
 
@@ -316,9 +319,7 @@ def test_pending_and_still_open_are_left_out_when_there_are_none() -> None:
 
 
 def test_still_open_breaks_are_reported_even_without_new_ones() -> None:
-    summary = [summary_row("USD", carried_break_count=2)]
-
-    message = result_message(run_facts(run_row("success", "ok"), summary, []))
+    message = result_message(run_facts(run_row("success", "ok"), [summary_row("USD")], [], still_open=2))
 
     assert items(section(message, "Breaks by class")) == ["still open from earlier runs: 2"]
 
@@ -364,6 +365,69 @@ def test_duplicates_name_the_side_that_repeated() -> None:
         "ch_twice duplicate in internal: 25.00 USD [stripe vs internal]",
         "ch_again likely double submission in stripe: 9.50 USD [stripe vs internal]",
     ]
+
+
+def test_status_codes_show_the_word_the_pair_maps_them_to() -> None:
+    words = Words(pairs={"stripe_vs_internal": PairWords(status_left={"0": "completed", "2": "processing"},
+                                                         status_right={"done": "completed"})})  # fmt: skip
+    statuses = [
+        break_row("ch_1", "status_mismatch", left_amount=Decimal("80.00"), right_amount=Decimal("80.00"),
+                  left_status="0", right_status="pending", discrepancy_amount=Decimal("80.00")),
+        break_row("ch_2", "status_mismatch", left_amount=Decimal("5.00"), right_amount=Decimal("5.00"),
+                  left_status="7", right_status="done", discrepancy_amount=Decimal("5.00")),
+        break_row("ch_3", "stuck", right_record_keys=None, left_amount=Decimal("3.00"), left_status="2",
+                  right_status=None, discrepancy_amount=Decimal("3.00")),
+        break_row("ch_4", "stuck", left_record_keys=None, right_amount=Decimal("2.00"), left_status=None,
+                  right_status="done", discrepancy_amount=Decimal("2.00")),
+    ]  # fmt: skip
+
+    shown = items(
+        section(result_message(run_facts(run_row(), SUMMARY, statuses, words=words)), "Largest breaks")
+    )
+    plain = items(section(result_message(run_facts(run_row(), SUMMARY, statuses)), "Largest breaks"))
+
+    # A code the map leaves alone (7, pending) is shown as it is; a mapped one with its word.
+    assert shown == [
+        "ch_1 status mismatch: 0 (completed) vs pending (80.00 USD) [stripe vs internal]",
+        "ch_2 status mismatch: 7 vs done (completed) (5.00 USD) [stripe vs internal]",
+        "ch_3 stuck in 2 (processing): 3.00 USD [stripe vs internal]",
+        "ch_4 stuck in done (completed): 2.00 USD [stripe vs internal]",
+    ]
+    assert plain[0] == "ch_1 status mismatch: 0 vs pending (80.00 USD) [stripe vs internal]"
+
+
+def test_a_balance_break_names_its_entity_once_with_what_each_side_holds() -> None:
+    def balance_break(**values: Any) -> dict[str, Any]:
+        row = dict(
+            pair="wallets", left_source="balances", right_source="ledger", left_record_keys=["0xabc"],
+            right_record_keys=["e1", "e2"], left_amount=Decimal("10.00"), right_amount=Decimal("9.50"),
+            amount_difference=Decimal("0.50"), currency="ETH", discrepancy_amount=Decimal("0.50"),
+        )  # fmt: skip
+        return break_row("0xabc", "balance_mismatch", **{**row, **values})
+
+    missing = break_row(
+        "0x123", "missing", pair="wallets", missing_in="balances", left_source="balances",
+        right_source="ledger", left_record_keys=None, right_record_keys=["e3", "e4"],
+        right_amount=Decimal("2.00"), currency="ETH", discrepancy_amount=Decimal("2.00"),
+    )  # fmt: skip
+    wallets = Words(pairs={"wallets": PairWords(balance=BalanceWords("user_id", "balance", "entries"))})
+    chain = Words(pairs={"wallets": PairWords(balance=BalanceWords("address", "balance", "balance"))})
+    both = balance_break(right_record_keys=["0xABC"])
+
+    def shown(breaks: list[dict[str, Any]], words: Words | None = None) -> list[str]:
+        return items(
+            section(result_message(run_facts(run_row(), SUMMARY, breaks, words=words)), "Largest breaks")
+        )
+
+    assert shown([balance_break(), missing], wallets) == [
+        "user_id 0xabc: balance 10.00 vs entries 9.50 ETH (0.50 apart) [balances vs ledger]",
+        "user_id 0x123 missing in balances: 2.00 ETH in ledger [balances vs ledger]",
+    ]
+    assert shown([both], chain) == [
+        "address 0xabc: balance 10.00 vs 9.50 ETH (0.50 apart) [balances vs ledger]"
+    ]
+    # Without the spec's words, a balance break still shows its entity once, not both sides' keys.
+    assert shown([both]) == ["0xabc balance mismatch: 10.00 vs 9.50 ETH (0.50 apart) [balances vs ledger]"]
 
 
 def test_the_recommendations_of_the_run_are_what_to_do() -> None:
@@ -580,3 +644,23 @@ def test_a_failure_without_a_log_link_says_so_and_a_long_error_is_cut_to_fit() -
     error = sections(message)[1]
     assert error.startswith("*Error*\n```xxx")
     assert error.endswith("x```")
+
+
+def test_an_unreadable_break_says_its_counterpart_was_quarantined_and_why() -> None:
+    from recon.alerts.facts import describe_break
+
+    reason = "amount 10.005 has more decimals than USD allows (2)"
+    item = {
+        **missing_row("ch_9", "internal", "10.00"),
+        "break_class": "unreadable",
+        "quarantine_reason": reason,
+    }
+
+    line = describe_break(item)
+    label = ClassCount("unreadable", "internal", 1).label
+
+    assert (
+        line
+        == f"ch_9 unreadable in internal: 10.00 USD in stripe; quarantined: {reason} [stripe vs internal]"
+    )
+    assert label == "unreadable in internal (quarantined)"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from include.scenarios.mobile_money import Scenario
 from recon.cli import main
@@ -54,7 +55,7 @@ def test_each_key_says_matched_or_which_break_and_scheduled_results_are_untouche
     assert "matched by key" in lines[session_id]  # a session id finds the same unit
     assert "break: missing in sessions" in lines[s.never.id]
     assert "pending: no counterpart in sessions yet" in lines[s.young.id]
-    assert "+2547" not in out  # the payer's phone number never shows
+    assert [phone for phone in s.phones() if phone in out] == []  # no payer's number, in any form
 
     # Nothing a scheduled run reads or writes was touched, and the probe left nothing behind.
     assert warehouse.execute("select count(*) from reconciliation.runs").fetchone() == (0,)
@@ -95,3 +96,28 @@ def test_bad_input_exits_2_naming_it(
 ) -> None:
     assert probe("MMP0000000001", **arguments) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_key_typed_in_another_case_finds_its_records_where_the_spec_declares_a_key_form(
+    scenario: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = yaml.safe_load((SPECS / "mobile_money.yml").read_text(encoding="utf-8"))
+    document["reconcile"]["pairs"][0]["key_form"] = {"case": "upper"}
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "mobile_money.yml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    typed = scenario.late_session.id.lower()
+    assert typed != scenario.late_session.id
+    until = ["--since", "1h", "--until", "2026-11-19T10:30:00+00:00", "--key", typed]
+
+    as_shipped = main(["run", "mobile_money", "--specs-dir", str(SPECS), *until])
+    capsys.readouterr()
+    code = main(["run", "mobile_money", "--specs-dir", str(specs), *until])
+
+    out = capsys.readouterr().out
+    assert as_shipped == 2, "without a key form, case counts"
+    assert code == 0, out
+    (line,) = out.splitlines()[1:]
+    assert line.startswith(
+        f"{typed} [payments_vs_sessions]: matched by key; payments {scenario.late_session.id} "
+    )

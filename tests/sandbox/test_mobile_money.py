@@ -99,5 +99,5 @@ def test_checkout_sessions_are_added_to_the_app_database_beside_its_own_tables(
     finally:
         drop_app_database(warehouse_server_url, name)
 
-    assert rows == [("cs_1", "MMP0000000001", Decimal("1250.05"), "KES", "paid", TEN)]
+    assert rows == [("cs_1", "MMP0000000001", Decimal("1250.05"), "KES", "paid", TEN, TEN, None)]
     assert payments == (2 + 4,), "the app database's own tables are untouched (window and neighbour rows)"

@@ -71,7 +71,8 @@ def test_a_quiet_night_has_nothing_in_its_second_window_but_the_straggler_to_car
     assert [night.w1, night.w2] == [dt.datetime(2026, 11, 19, 2, tzinfo=dt.UTC), night.w1 + WINDOW]
     assert night.logical_dates() == [night.w2, night.w2 + WINDOW, night.w2 + 2 * WINDOW]
     assert all(night.w1 <= p.created_at < night.w2 for p in night.payments)
-    assert all(s.completed_at < night.w2 for s in night.sessions) and night.late_sessions == []
+    assert all(s.updated_at < night.w2 for s in night.sessions) and night.late_sessions == []
+    assert night.callbacks == [] and all(s.status == "paid" for s in night.sessions)
     with_session = {s.provider_payment_id for s in night.sessions}
     assert [p.id for p in night.payments if p.id not in with_session] == [night.straggler.id]
     # Pending at W1's end (its settlement window is the last 10 minutes), a few shillings.
@@ -84,5 +85,7 @@ def test_a_quiet_night_has_nothing_in_its_second_window_but_the_straggler_to_car
 def test_the_shipped_mobile_money_scenario_is_unchanged_by_the_quiet_night() -> None:
     day = MobileMoney(seed=11, day=DAY)
     assert day.w1 == dt.datetime(2026, 11, 19, 10, tzinfo=dt.UTC)
-    assert len(day.payments) == 2 * 6 + 8 and len(day.late_sessions) == 1
-    assert day.expected_breaks() == collections.Counter({("missing", "sessions"): 2})
+    assert len(day.payments) == 2 * 6 + 11 and len(day.late_sessions) == 1 and len(day.callbacks) == 1
+    assert day.expected_breaks() == collections.Counter(
+        {("missing", "sessions"): 2, ("missing", "payments"): 1}
+    )

@@ -258,7 +258,10 @@ def test_malformed_sales_are_quarantined_with_a_reason_and_none_is_lost(api: Tic
     assert reasons == {
         "missing_total": "currency is missing at 'total.currency'",
         "amount_not_a_number": "amount '12,50' at 'total.value' is not a number",
-        "bad_currency": "currency 'EURO' at 'total.currency' is not an ISO 4217 code",
+        "bad_currency": (
+            "currency 'EURO' at 'total.currency' is not an ISO 4217 code nor one the spec declares under"
+            " currencies (declared: none)"
+        ),
         "bad_timestamp": (
             "occurred_at 'yesterday' at 'created_at' is not a timestamp (ISO 8601 or Unix seconds)"
         ),

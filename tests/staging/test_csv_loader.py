@@ -27,7 +27,11 @@ GOOD = "ch_ok,12.34,usd,2026-11-19T08:00:00Z\n"
             "occurred_at '2026-13-45' is not a timestamp (ISO 8601) (column created_at)",
         ),
         (",1.00,usd,2026-11-19\n", "record_key is empty (column charge)"),
-        ("ch_1,1.00,us,2026-11-19\n", "currency 'us' is not an ISO 4217 code (column currency)"),
+        (
+            "ch_1,1.00,us,2026-11-19\n",
+            "currency 'us' is not an ISO 4217 code nor one the spec declares under currencies"
+            " (declared: none) (column currency)",
+        ),
         (
             "ch_1,1.005,usd,2026-11-19\n",
             "amount '1.005' has more decimals than USD allows (2) (column amount)",

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from recon.recommendations import (
+    BalanceWords,
     Finding,
     PairWords,
     Words,
@@ -252,6 +253,94 @@ def test_a_group_mismatch_speaks_of_payouts_only_where_there_are_payouts() -> No
     )
 
 
+# --- balance pairs: an entity's balance against the sum of its entries, toward the truth if named ---
+
+WALLETS = BalanceWords("user_id", "balance", "entries", truth="ledger", correctable=True)
+
+
+def wallets(break_class: str, count: int, balance: BalanceWords | None = WALLETS, **extra) -> Finding:
+    """A finding of a balance pair: the app's balance table against its ledger, both app databases."""
+    return Finding("wallets", "balances", "ledger", break_class, count, left_kind="database",
+                   right_kind="database", balance=balance, **extra)  # fmt: skip
+
+
+def test_a_balance_against_its_entries_is_set_to_the_truths_sum() -> None:
+    assert recommend(wallets("balance_mismatch", 3)) == (
+        "3 balances in balances differ from the sum of their entries in ledger (per user_id) beyond the"
+        " tolerance: ledger is the source of truth (the spec's corrections), so set the balances in balances"
+        " to their sums in ledger (recon corrections plan, then apply)."
+    )
+    # The corrections name the truth but may not fix balances: the fix is said, not the command.
+    assert recommend(
+        wallets("balance_mismatch", 1, BalanceWords("user_id", "balance", "entries", "ledger"))
+    ) == (
+        "1 balance in balances differs from the sum of its entries in ledger (per user_id) beyond the"
+        " tolerance: ledger is the source of truth (the spec's corrections), so set the balance in balances"
+        " to its sum in ledger."
+    )
+
+
+def test_a_balance_pair_without_a_truth_asks_which_side_is_wrong_and_never_replays_a_ledger() -> None:
+    entries_left = BalanceWords("account", "entries", "balance")
+    expected = (
+        "2 balances in ledger differ from the sum of their entries in balances (per account) beyond the"
+        " tolerance: find the side that is wrong (an entry missing, posted twice or after the balance was"
+        " read, a balance updated without its entry) and correct it."
+    )
+
+    assert recommend(wallets("balance_mismatch", 2, entries_left)) == expected
+    assert recommend(wallets("balance_mismatch", 1, None)) == (
+        "1 balance differs between balances and ledger beyond the tolerance: find the side that is wrong"
+        " (an entry missing, posted twice or after the balance was read, a balance updated without its"
+        " entry) and correct it."
+    )
+    assert "replay" not in expected and "wallet" not in expected
+
+
+def test_two_balances_or_two_sums_are_told_as_such_and_entries_are_corrected_in_their_ledger() -> None:
+    chain = BalanceWords("address", "balance", "balance", truth="balances")
+    sums = BalanceWords("entity", "entries", "entries", truth="balances")
+
+    assert recommend(wallets("balance_mismatch", 4, chain)) == (
+        "4 balances differ between balances and ledger (per address) beyond the tolerance: balances is the"
+        " source of truth (the spec's corrections), so set the balances in ledger to those in balances."
+    )
+    assert recommend(wallets("balance_mismatch", 1, sums)) == (
+        "1 sum of entries differs between balances and ledger beyond the tolerance: balances is the source"
+        " of truth (the spec's corrections), so correct the entries in ledger (an entry missing, posted"
+        " twice or wrong)."
+    )
+
+
+def test_a_balance_pair_counts_entities_missing_on_a_side() -> None:
+    assert recommend(wallets("missing", 2, missing_in="balances")) == (
+        "2 entities (user_id) are in ledger but not in balances: check that the application wrote them to"
+        " balances (failed writes, a stopped sync or replication job), and write the missing rows."
+    )
+
+
+def test_a_balance_pairs_words_come_from_its_spec(tmp_path: Path) -> None:
+    wallet = load_spec(SPECS / "wallet_balances.yml")
+    document = yaml.safe_load((SPECS / "wallet_balances.yml").read_text(encoding="utf-8"))
+    document["corrections"]["classes"] = ["missing"]
+    document["reconcile"]["balances"][0]["entity"] = ["attributes.address"]
+    path = tmp_path / "wallet_balances.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    no_fix = spec_words(load_spec(path)).pairs["wallet_balances_vs_chain"].balance
+    del document["corrections"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    no_truth = spec_words(load_spec(path)).pairs["wallet_balances_vs_chain"].balance
+
+    # The entity as the left side's source maps it (record_key: user_id); two stored balances; the
+    # chain is the truth.
+    assert spec_words(wallet).pairs["wallet_balances_vs_chain"].balance == BalanceWords(
+        "user_id", "balance", "balance", truth="chain", correctable=True
+    )
+    assert no_fix == BalanceWords("address", "entries", "entries", truth="chain", correctable=False)
+    assert no_truth == BalanceWords("address", "entries", "entries")
+    assert spec_words(wallet).pairs["wallet_balances_vs_chain"].status_left == {}
+
+
 def test_stuck_records_name_their_statuses_and_where_to_retry_them() -> None:
     assert recommend(finding("stuck", 3, statuses=("processing",), side="stripe")) == (
         "3 records are stuck in processing for longer than allowed: retry or cancel them with Stripe."
@@ -422,3 +511,17 @@ def test_a_hint_for_no_class_or_an_empty_one_is_refused(tmp_path: Path, hints: d
 
     assert expected in str(raised.value)
     assert "ticket_orders.yml" in str(raised.value)
+
+
+def test_records_whose_counterparts_were_quarantined_are_told_as_unreadable_with_the_reason() -> None:
+    rows = [{"pair": "stripe_vs_internal", "left_source": "stripe", "right_source": "internal",
+             "break_class": "unreadable", "missing_in": "internal", "count": 2,
+             "reasons": ["amount 10.005 has more decimals than USD allows", None]}]  # fmt: skip
+    [found] = build_findings(rows)
+
+    assert recommend(found) == (
+        "2 records are in stripe but their counterparts were quarantined in internal (amount 10.005 has"
+        " more decimals than USD allows): correct the rows in internal or the spec's mapping"
+        " (staging.quarantine holds them), then rerun the window."
+    )
+    assert "sync" not in recommend(found)

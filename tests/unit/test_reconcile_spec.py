@@ -158,10 +158,11 @@ def test_settings_rows_flatten_every_pair(tmp_path: Path) -> None:
         "left",
     )
     assert grouped["left_status_map"] is None
+    # Keyed by record_key on both sides: each holds one row per entity, neither is summed.
     assert (balances["pair"], balances["pair_kind"], balances["group_side"]) == (
         "app_vs_bank_balances",
         "balances",
-        "both",
+        None,
     )
     assert balances["amount_tolerance"] == Decimal("0.00000001")
     assert balances["near_fields"] is None
@@ -189,3 +190,172 @@ def test_a_negative_min_amount_or_copy_window_is_located(tmp_path: Path, section
     message = load_error(write_spec(tmp_path, section))
 
     assert f"field '{field}'" in message
+
+
+def write_keyed_spec(tmp_path: Path, reconcile: dict, source_forms: dict[str, dict]) -> Path:
+    """A spec whose sources declare the key forms given (by source name)."""
+    path = write_spec(tmp_path, reconcile, ("app", "psp", "bank"))
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for source in document["sources"]:
+        if source["name"] in source_forms:
+            source["key_form"] = source_forms[source["name"]]
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_key_forms_reach_the_settings_per_side_a_pairs_own_replacing_its_sources(tmp_path: Path) -> None:
+    reconcile = {
+        "pairs": [
+            {"left": "app", "right": "psp"},
+            {"left": "psp", "right": "bank", "key_form": {"case": "upper", "trim": True}},
+        ],
+        "balances": [{"left": "app", "right": "bank"}],
+    }
+    forms = {"app": {"case": "lower", "remove_prefix": "0x"}, "bank": {"remove_leading_zeros": True}}
+    spec = load_spec(write_keyed_spec(tmp_path, reconcile, forms))
+
+    records, keyed_by_pair, balances = settings_rows(spec)
+
+    assert records["key_forms"].obj == {
+        "left": {"case": "lower", "remove_prefix": "0x", "prefix_pattern": "^0x"},
+        "right": None,  # psp declares none: its keys are compared as they are
+    }
+    upper = {"case": "upper", "trim": True}
+    assert keyed_by_pair["key_forms"].obj == {"left": upper, "right": upper}
+    assert balances["key_forms"].obj == {
+        "left": {"case": "lower", "remove_prefix": "0x", "prefix_pattern": "^0x"},
+        "right": {"remove_leading_zeros": True},
+    }
+    plain = load_spec(write_spec(tmp_path, None))
+    assert [row["key_forms"] for row in settings_rows(plain)] == [None]
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"case": "title"}, "reconcile.pairs.0.key_form.case"),
+        ({"trim": True, "strip": True}, "reconcile.pairs.0.key_form.strip"),
+        ({"remove_prefix": "0 x"}, "reconcile.pairs.0.key_form.remove_prefix"),
+        ({}, "a key_form changes nothing"),
+    ],
+)
+def test_a_wrong_key_form_is_located(tmp_path: Path, form: dict, message: str) -> None:
+    reconcile = {"pairs": [{"left": "app", "right": "psp", "key_form": form}]}
+
+    error = load_error(write_spec(tmp_path, reconcile))
+
+    assert message in error
+
+
+def test_each_step_of_a_key_form() -> None:
+    from recon.key_forms import KeyForm
+
+    everything = KeyForm(case="lower", trim=True, remove_prefix="0x", remove_leading_zeros=True)
+    assert everything.normalize(" 0XAB01\n") == "ab01"
+    assert everything.normalize("0x0000") == "0"
+    assert KeyForm(remove_leading_zeros=True).normalize("0042") == "42"
+    assert KeyForm(remove_leading_zeros=True).normalize("4200") == "4200"
+    assert KeyForm(remove_prefix="0x").normalize("0xab0x") == "ab0x"
+    assert KeyForm(remove_prefix="0x").normalize("0XAB") == "AB"  # the prefix in any case, the rest kept
+    assert KeyForm(case="upper").normalize("0xab") == "0XAB"
+    assert KeyForm(trim=True).normalize("\t a b \r\n") == "a b"
+
+
+def test_pending_rules_flatten_per_side_with_the_settlement_window_as_a_both_sides_rule(
+    tmp_path: Path,
+) -> None:
+    timing = {
+        "settlement_window": "5m",
+        "pending": [
+            {"side": "left", "statuses": ["processing", "pending"], "within": "30m"},
+            {"side": "both", "statuses": ["processing"], "within": "1h"},
+            {"side": "right", "within": "10m"},
+        ],
+    }
+    spec = load_spec(write_spec(tmp_path, {"pairs": [{"left": "app", "right": "psp", "timing": timing}]}))
+
+    (row,) = settings_rows(spec)
+
+    # Any status: the settlement window on both sides, the right's own 10 minutes on the right.
+    assert (row["left_pending_within"], row["right_pending_within"]) == (
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+    )
+    # A status several rules list takes the longest window.
+    assert row["left_pending_statuses"].obj == {"processing": 3600.0, "pending": 1800.0}
+    assert row["right_pending_statuses"].obj == {"processing": 3600.0}
+
+
+def test_without_pending_rules_nothing_is_held(tmp_path: Path) -> None:
+    (row,) = settings_rows(load_spec(write_spec(tmp_path, {"pairs": [{"left": "app", "right": "psp"}]})))
+
+    assert (row["left_pending_within"], row["right_pending_within"]) == (timedelta(0), timedelta(0))
+    assert (row["left_pending_statuses"], row["right_pending_statuses"], row["class_severity"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"side": "left", "within": "0s"}, "reconcile.pairs.0.timing.pending.0.within"),
+        ({"side": "middle", "within": "5m"}, "reconcile.pairs.0.timing.pending.0.side"),
+        ({"side": "left", "statuses": [], "within": "5m"}, "reconcile.pairs.0.timing.pending.0.statuses"),
+        ({"side": "left"}, "reconcile.pairs.0.timing.pending.0.within"),
+    ],
+)
+def test_a_bad_pending_rule_is_located(tmp_path: Path, rule: dict, expected: str) -> None:
+    pair = {"left": "app", "right": "psp", "timing": {"pending": [rule]}}
+
+    message = load_error(write_spec(tmp_path, {"pairs": [pair]}))
+
+    assert f"field '{expected}" in message
+
+
+def test_severity_per_class_lays_the_pairs_over_the_specs(tmp_path: Path) -> None:
+    reconcile = {
+        "severity": {"critical_percent": 10, "classes": {"missing": "critical", "late": "warning"}},
+        "pairs": [
+            {"left": "app", "right": "psp",
+             "severity": {"min_amount": "5",
+                          "classes": {"missing": "warning", "missing_in_right": "critical"}}},
+            {"left": "psp", "right": "bank", "severity": {"critical_percent": 2}},
+        ],
+        "balances": [{"left": "app", "right": "bank",
+                      "severity": {"classes": {"balance_mismatch": "critical"}}}],
+    }  # fmt: skip
+    spec = load_spec(write_spec(tmp_path, reconcile, ("app", "psp", "bank")))
+
+    own, inherited, balances = settings_rows(spec)
+
+    assert own["class_severity"].obj == {
+        "missing": "warning",
+        "late": "warning",
+        "missing_in_right": "critical",
+    }
+    assert (own["critical_percent"], own["critical_min_amount"]) == (Decimal(10), Decimal(5))
+    assert inherited["class_severity"].obj == {"missing": "critical", "late": "warning"}
+    assert (inherited["critical_percent"], inherited["critical_min_amount"]) == (Decimal(2), Decimal(0))
+    assert balances["class_severity"].obj == {
+        "missing": "critical",
+        "late": "warning",
+        "balance_mismatch": "critical",
+    }
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        ({"classes": {"matched": "critical"}}, "reconcile.pairs.0.severity.classes"),
+        ({"classes": {"missing": "page"}}, "reconcile.pairs.0.severity.classes.missing"),
+        ({"pages": True}, "reconcile.pairs.0.severity.pages"),
+    ],
+)
+def test_a_bad_class_severity_is_located(tmp_path: Path, severity: dict, expected: str) -> None:
+    pair = {"left": "app", "right": "psp", "severity": severity}
+
+    message = load_error(write_spec(tmp_path, {"pairs": [pair]}))
+
+    assert f"field '{expected}" in message

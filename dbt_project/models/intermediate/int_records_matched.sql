@@ -16,8 +16,9 @@
     ],
     post_hook=[
         "create index if not exists {{ this.identifier }}_spec_window_idx on {{ this }} (spec, window_end)",
-        "create index if not exists {{ this.identifier }}_carry_idx on {{ this }} (run_id)"
-        ~ " where outcome in ('pending', 'missing')",
+        "create index if not exists {{ this.identifier }}_carried_idx on {{ this }} (run_id)"
+        ~ " where outcome in ('pending', 'missing', 'unreadable')",
+        "drop index if exists {{ this.schema }}.{{ this.identifier }}_carry_idx",
     ],
 ) }}
 
@@ -38,12 +39,15 @@
          the same near key, amount and time close);
       5. fallback rules, in order: candidate pairs by amount, time and
          reference, assigned one to one in rounds of mutual best choice;
-      6. what is still alone is `stuck`, `pending` (inside the settlement
-         window) or `missing`;
-      7. matched units are compared field by field.
-    Records an earlier run left `pending` or `missing` are carried into this
-    run (from this table), so a late arrival matches them and resolves their
-    break, and a pending record past its settlement window becomes `missing`.
+      6. what is still alone is `stuck`, `unreadable` (the other side's record
+         of its key was quarantined), `pending` (held by a pending rule of its
+         side) or `missing`;
+      7. matched units are compared field by field; a pair with a record in a
+         transitional status inside its pending window is `pending`.
+    Records an earlier run left `pending`, `unreadable` or `missing` (both
+    records of a pending pair) are carried into this run (from this table), so
+    a late arrival matches them and resolves their break, a pending record past
+    its window becomes `missing`, and a pending pair is judged again.
     Records read again in the spec's window overlap that an earlier run already
     reconciled, unchanged, are left out (int_records_reconciled_earlier). -#}
 
@@ -152,7 +156,7 @@ carried_records as (
         on previous.pair = settings.pair
     cross join lateral jsonb_array_elements(previous.carry_records) as carried (record)
     where previous.run_id = (select run_id from previous_run)
-        and previous.outcome in ('pending', 'missing')
+        and previous.outcome in ('pending', 'missing', 'unreadable')
 
 ),
 
@@ -184,6 +188,59 @@ all_records as (
 ),
 
 {% endif %}
+
+-- The keys of the rows quarantined on each source, in this run and in the runs
+-- its carried records come from: a lone record whose counterpart's only record
+-- was quarantined is `unreadable` there, not `missing`. Read when the other
+-- side is keyed on record_key, the key a quarantined row keeps.
+quarantined_keys as (
+
+    select
+        source_name,
+        record_key,
+        min(reason) as reason
+
+    from {{ ref('stg_staging__quarantine') }}
+    where spec = {{ sql_string_literal(var('spec')) }}
+        and record_key is not null
+        and (
+            run_id = {{ run_id }}
+            {%- if is_incremental() %}
+            or run_id in (select carried_from_run_id from carried_records)
+            {%- endif %}
+        )
+    group by source_name, record_key
+
+),
+
+-- Those keys as each pair's other side matches them (in that side's key form),
+-- per lone side: what a lone record's match key is compared with.
+quarantined_match_keys as (
+
+    select
+        forms.pair,
+        forms.side,
+        {{ recon_normalize_key('quarantined_keys.record_key', 'forms') }} as match_key,
+        min(quarantined_keys.reason) as reason
+
+    from quarantined_keys
+    inner join (
+        select
+            settings.pair,
+            sides.side,
+            sides.other_source,
+            {{ recon_key_form_columns("nullif(sides.other_form, 'null')") }}
+        from settings
+        cross join lateral (
+            values
+                ('left', settings.right_source, settings.key_forms -> 'right'),
+                ('right', settings.left_source, settings.key_forms -> 'left')
+        ) as sides (side, other_source, other_form)
+    ) as forms
+        on quarantined_keys.source_name = forms.other_source
+    group by 1, 2, 3
+
+),
 
 -- 1. One pass over every keyed record finds the few keys that need work: keys
 -- repeated on a side (only their records get sorted), and keys present on one
@@ -219,10 +276,17 @@ repeated_occurrences as (
         pair_record_id,
         key_occurrence,
         key_occurrence > 1
-            and has_counterpart
-            and currency = kept_currency
-            and amount = kept_amount
-            and occurred_at - kept_occurred_at <= copy_within
+            and (
+                -- A balance side not summed holds one row per entity: any later row of
+                -- an entity is a repeat of it, whatever the other side holds.
+                pair_kind = 'balances'
+                or (
+                    has_counterpart
+                    and currency = kept_currency
+                    and amount = kept_amount
+                    and occurred_at - kept_occurred_at <= copy_within
+                )
+            )
             as is_key_duplicate
 
     from (
@@ -233,6 +297,7 @@ repeated_occurrences as (
             all_records.amount,
             all_records.occurred_at,
             settings.copy_within,
+            settings.pair_kind,
             case all_records.side
                 when 'left' then unusual_keys.is_on_right
                 else unusual_keys.is_on_left
@@ -607,6 +672,8 @@ classified_matches as (
                     when is_group then 'group_mismatch'
                     else 'amount_mismatch'
                 end
+            -- A record still in a transitional status inside its window: judged later.
+            when is_held then 'pending'
             when is_status_different then 'status_mismatch'
             when cardinality(different_attributes) > 0 then 'attribute_mismatch'
             when is_late then 'late'
@@ -630,7 +697,19 @@ lone_units as (
     select
         side_units.*,
         settings.pair_kind,
-        settings.settlement_window,
+        -- Held by a rule for any status of its side, or by one listing its status.
+        case side_units.side
+            when 'left' then settings.left_pending_within
+            else settings.right_pending_within
+        end as pending_within,
+        {{ recon_held_in_status('side_units', 'side_units.side') }} as is_held,
+        -- The other side is keyed on record_key: a quarantined row's key can stand for it.
+        case side_units.side
+            when 'left' then settings.right_keys = array['record_key']
+            else settings.left_keys = array['record_key']
+        end as is_other_side_keyed_on_record_key,
+        case side_units.side when 'left' then settings.right_source else settings.left_source end
+            as other_source,
         {{ sql_string_literal(var('window_end')) }}::timestamptz as window_end
 
     from (
@@ -662,11 +741,14 @@ classified_lone as (
             when lone_units.is_duplicate then 'duplicate'
             when near_duplicates.unit_key is not null then 'near_duplicate'
             when lone_units.is_stuck then 'stuck'
-            when lone_units.settlement_window > interval '0'
-                and lone_units.occurred_at >= lone_units.window_end - lone_units.settlement_window
+            when quarantined_keys.match_key is not null then 'unreadable'
+            when lone_units.is_held then 'pending'
+            when lone_units.pending_within > interval '0'
+                and lone_units.occurred_at >= lone_units.window_end - lone_units.pending_within
                 then 'pending'
             else 'missing'
         end as outcome,
+        quarantined_keys.reason as quarantine_reason,
         lone_units.side,
         lone_units.pair_kind,
         lone_units.is_group,
@@ -691,34 +773,111 @@ classified_lone as (
     left join near_duplicates
         on lone_units.pair = near_duplicates.pair
         and lone_units.unit_key = near_duplicates.unit_key
+    left join quarantined_match_keys as quarantined_keys
+        on lone_units.pair = quarantined_keys.pair
+        and lone_units.side = quarantined_keys.side
+        and lone_units.match_key = quarantined_keys.match_key
+        and lone_units.is_other_side_keyed_on_record_key
+        and not lone_units.is_duplicate
 
 ),
 
--- What the next run needs of a pending or missing unit: its records, whole.
--- Built for these few units only (jsonb for every record would cost seconds).
+-- The units of matched pairs that may come out `pending` (a side held in a
+-- transitional status), found from the few held units, never from the matches:
+-- the held unit and its counterpart by key or by a fallback rule.
+held_units as (
+
+    select side_units.*
+    from side_units
+    inner join settings
+        on side_units.pair = settings.pair
+    where not side_units.is_duplicate
+        and {{ recon_held_in_status('side_units', 'side_units.side') }}
+        -- Decided once: without a status-listing pending rule, side_units need not be read.
+        and exists (
+            select from settings
+            where left_pending_statuses is not null or right_pending_statuses is not null
+        )
+
+),
+
+held_pair_units as (
+
+    select pair, side, unit_key, is_group, match_key from held_units
+
+    union
+
+    select partner.pair, partner.side, partner.unit_key, partner.is_group, partner.match_key
+    from held_units as held
+    inner join side_units as partner
+        on held.pair = partner.pair
+        and held.match_key = partner.match_key
+    where held.key_occurrence = 1
+        and partner.key_occurrence = 1
+        and partner.side <> held.side
+        and not partner.is_duplicate
+
+    union
+
+    select partner.pair, partner.side, partner.unit_key, partner.is_group, partner.match_key
+    from held_units as held
+    inner join fallback_assigned
+        on held.pair = fallback_assigned.pair
+        and held.unit_key = case held.side
+            when 'left' then fallback_assigned.left_unit
+            else fallback_assigned.right_unit
+        end
+    inner join side_units as partner
+        on fallback_assigned.pair = partner.pair
+        and partner.unit_key = case held.side
+            when 'left' then fallback_assigned.right_unit
+            else fallback_assigned.left_unit
+        end
+        and partner.side <> held.side
+
+),
+
+-- What the next run needs of a pending, unreadable or missing unit (both
+-- sides of a pending pair): its records, whole. Built for these few units
+-- only (jsonb for every record would cost seconds).
+carry_units as (
+
+    select pair, side, unit_key, is_group, match_key
+    from classified_lone
+    where outcome in ('pending', 'missing', 'unreadable')
+
+    union all
+
+    select pair, side, unit_key, is_group, match_key
+    from held_pair_units
+
+),
+
 carried_records_out as (
 
-    select pair, unit_key, jsonb_agg(record order by record ->> 'pair_record_id') as unit_records
+    select pair, side, unit_key, jsonb_agg(record order by record ->> 'pair_record_id') as unit_records
     from (
-        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' - 'is_key_duplicate' as record
-        from classified_lone as lone
+        select carried.pair, carried.side, carried.unit_key,
+            to_jsonb(ranked) - 'key_occurrence' - 'is_key_duplicate' as record
+        from carry_units as carried
         inner join ranked
-            on lone.pair = ranked.pair
-            and lone.side = ranked.side
-            and lone.unit_key = ranked.pair_record_id
-        where lone.outcome in ('pending', 'missing') and not lone.is_group
+            on carried.pair = ranked.pair
+            and carried.side = ranked.side
+            and carried.unit_key = ranked.pair_record_id
+        where not carried.is_group
 
         union all
 
-        select lone.pair, lone.unit_key, to_jsonb(ranked) - 'key_occurrence' - 'is_key_duplicate' as record
-        from classified_lone as lone
+        select carried.pair, carried.side, carried.unit_key,
+            to_jsonb(ranked) - 'key_occurrence' - 'is_key_duplicate' as record
+        from carry_units as carried
         inner join ranked
-            on lone.pair = ranked.pair
-            and lone.side = ranked.side
-            and lone.match_key = ranked.match_key
-        where lone.outcome in ('pending', 'missing') and lone.is_group and ranked.is_grouped
-    ) as lone_records
-    group by pair, unit_key
+            on carried.pair = ranked.pair
+            and carried.side = ranked.side
+            and carried.match_key = ranked.match_key
+        where carried.is_group and ranked.is_grouped
+    ) as carried_records
+    group by pair, side, unit_key
 
 ),
 
@@ -726,7 +885,7 @@ carried_records_out as (
 units as (
 
     select
-        pair,
+        classified_matches.pair,
         pair_kind,
         outcome,
         rule,
@@ -762,11 +921,22 @@ units as (
             when outcome in ('amount_mismatch', 'group_mismatch', 'balance_mismatch') then abs(amount_difference)
             else abs(left_amount)
         end as discrepancy_amount,
-        cast(null as jsonb) as unit_records,
+        cast(null as text) as quarantine_reason,
+        -- A pending pair carries both sides' records, to be judged again.
+        case when outcome = 'pending' then carried_left.unit_records || carried_right.unit_records end
+            as unit_records,
         -- Keys are unique among matched units once the match key is added.
         1 as identity_occurrence
 
     from classified_matches
+    left join carried_records_out as carried_left
+        on classified_matches.pair = carried_left.pair
+        and carried_left.side = 'left'
+        and classified_matches.left_unit = carried_left.unit_key
+    left join carried_records_out as carried_right
+        on classified_matches.pair = carried_right.pair
+        and carried_right.side = 'right'
+        and classified_matches.right_unit = carried_right.unit_key
 
     union all
 
@@ -775,24 +945,24 @@ units as (
         pair_kind,
         outcome,
         cast(null as text) as rule,
-        side as present_side,
+        classified_lone.side as present_side,
         is_group,
         key_occurrence,
         match_key,
-        case when side = 'left' then record_count else 0 end as left_record_count,
-        case when side = 'right' then record_count else 0 end as right_record_count,
-        case when side = 'left' then record_keys end as left_record_keys,
-        case when side = 'right' then record_keys end as right_record_keys,
-        case when side = 'left' then amount end as left_amount,
-        case when side = 'right' then amount end as right_amount,
-        case when side = 'left' then currency end as left_currency,
-        case when side = 'right' then currency end as right_currency,
+        case when classified_lone.side = 'left' then record_count else 0 end as left_record_count,
+        case when classified_lone.side = 'right' then record_count else 0 end as right_record_count,
+        case when classified_lone.side = 'left' then record_keys end as left_record_keys,
+        case when classified_lone.side = 'right' then record_keys end as right_record_keys,
+        case when classified_lone.side = 'left' then amount end as left_amount,
+        case when classified_lone.side = 'right' then amount end as right_amount,
+        case when classified_lone.side = 'left' then currency end as left_currency,
+        case when classified_lone.side = 'right' then currency end as right_currency,
         null as amount_difference,
-        case when side = 'left' then occurred_at end as left_occurred_at,
-        case when side = 'right' then occurred_at end as right_occurred_at,
+        case when classified_lone.side = 'left' then occurred_at end as left_occurred_at,
+        case when classified_lone.side = 'right' then occurred_at end as right_occurred_at,
         null as time_difference_seconds,
-        case when side = 'left' then record_status end as left_status,
-        case when side = 'right' then record_status end as right_status,
+        case when classified_lone.side = 'left' then record_status end as left_status,
+        case when classified_lone.side = 'right' then record_status end as right_status,
         cast(array[] as text[]) as different_fields,
         customer_email,
         reference,
@@ -800,9 +970,10 @@ units as (
         is_left_carried,
         is_right_carried,
         carried_outcome,
-        case when side = 'left' then carried_gross_amount else 0 end as left_carried_gross_amount,
-        case when side = 'right' then carried_gross_amount else 0 end as right_carried_gross_amount,
+        case when classified_lone.side = 'left' then carried_gross_amount else 0 end as left_carried_gross_amount,
+        case when classified_lone.side = 'right' then carried_gross_amount else 0 end as right_carried_gross_amount,
         abs(classified_lone.amount) as discrepancy_amount,
+        classified_lone.quarantine_reason,
         carried_records_out.unit_records,
         -- Lone units can share class and keys (a key repeated three times, a record key
         -- repeated in a source keyed on another field): told apart by their order in time.
@@ -815,6 +986,7 @@ units as (
     from classified_lone
     left join carried_records_out
         on classified_lone.pair = carried_records_out.pair
+        and classified_lone.side = carried_records_out.side
         and classified_lone.unit_key = carried_records_out.unit_key
 
 ),
@@ -861,18 +1033,20 @@ final as (
         units.carried_from_run_id,
         units.is_left_carried,
         units.is_right_carried,
+        units.quarantine_reason,
         units.left_carried_gross_amount,
         units.right_carried_gross_amount,
         -- A record still missing as it was in the run it came from is an open
         -- break seen again, not a new discrepancy of this run.
-        coalesce(units.carried_outcome = 'missing' and units.outcome = 'missing', false)
+        coalesce(units.carried_outcome = units.outcome and units.outcome in ('missing', 'unreadable'), false)
             as is_carried_break,
         -- Stable across runs: the same discrepancy gets the same id.
         md5(concat_ws('|', {{ sql_string_literal(var('spec')) }}, units.pair, units.outcome,
             coalesce(array_to_string(units.left_record_keys, ','), ''),
             coalesce(array_to_string(units.right_record_keys, ','), ''),
             coalesce(units.match_key, ''), units.identity_occurrence)) as unit_id,
-        case when units.outcome in ('pending', 'missing') then units.unit_records end as carry_records,
+        case when units.outcome in ('pending', 'missing', 'unreadable') then units.unit_records end
+            as carry_records,
         cast('{{ run_started_at.isoformat() }}' as timestamptz) as matched_at
 
     from units

@@ -1,8 +1,8 @@
 {{ config(materialized='view') }}
 
 {#- Every record of every run, once per pair its source takes part in, with the
-    pair's view of it: its match key, its status in the pair's vocabulary and
-    whether it is stuck. A view: readers filter on run_id, which Postgres pushes
+    pair's view of it: its match key (in the side's key form, when the spec
+    declares one), its status in the pair's vocabulary and whether it is stuck. A view: readers filter on run_id, which Postgres pushes
     down to the run's staging partitions. -#}
 
 with
@@ -33,16 +33,19 @@ pair_sides as (
         sides.stuck_statuses,
         sides.stuck_after,
         coalesce(settings.group_side in (sides.side, 'both'), false) as is_grouped,
-        settings.near_fields
+        settings.near_fields,
+        -- A side without a form is a JSON null in key_forms: SQL null here.
+        nullif(sides.key_form, 'null') as key_form,
+        {{ recon_key_form_columns('sides.key_form') }}
 
     from settings
     cross join lateral (
         values
             ('left', settings.left_source, settings.left_keys, settings.left_status_map,
-             settings.left_stuck_statuses, settings.left_stuck_after),
+             settings.left_stuck_statuses, settings.left_stuck_after, settings.key_forms -> 'left'),
             ('right', settings.right_source, settings.right_keys, settings.right_status_map,
-             settings.right_stuck_statuses, settings.right_stuck_after)
-    ) as sides (side, source_name, key_fields, status_map, stuck_statuses, stuck_after)
+             settings.right_stuck_statuses, settings.right_stuck_after, settings.key_forms -> 'right')
+    ) as sides (side, source_name, key_fields, status_map, stuck_statuses, stuck_after, key_form)
 
 ),
 
@@ -64,7 +67,10 @@ paired as (
         concat_ws(chr(31), records.source_name, records.origin, records.origin_line_number, records.record_key)
             as pair_record_id,
         records.record_key,
-        {{ recon_key('pair_sides.key_fields') }} as match_key,
+        case
+            when pair_sides.key_form is null then {{ recon_key('pair_sides.key_fields') }}
+            else {{ recon_normalized_key('pair_sides.key_fields', 'pair_sides') }}
+        end as match_key,
         case when pair_sides.near_fields is not null
             then {{ recon_key('pair_sides.near_fields') }}
         end as near_key,

@@ -18,6 +18,13 @@ summary as (
 
 ),
 
+settings as (
+
+    select * from {{ ref('stg_staging__pair_settings') }}
+    where run_id = {{ sql_string_literal(var('run_id')) }}
+
+),
+
 breaks as (
 
     select
@@ -28,14 +35,32 @@ breaks as (
         units.pair,
         units.unit_id as break_id,
         units.outcome as break_class,
-        -- Against the row's base volume; nothing is critical while the row's
-        -- discrepancy is below the spec's severity.min_amount.
-        case
-            when units.discrepancy_amount > summary.critical_percent / 100 * summary.base_amount
-                and summary.discrepancy_amount >= summary.critical_min_amount
-                then 'critical'
-            else 'warning'
-        end as severity,
+        -- The spec's severity for the class (severity.classes; missing per side
+        -- first) when it sets one, but never critical below severity.min_amount
+        -- (issue 17: a few shillings never page); else against the row's base
+        -- volume, and nothing is critical while the row's rated discrepancy is
+        -- below severity.min_amount.
+        coalesce(
+            case
+                when coalesce(
+                    settings.class_severity ->> case when units.outcome = 'missing' then
+                        case when units.missing_in = units.left_source then 'missing_in_left'
+                            else 'missing_in_right' end
+                    end,
+                    settings.class_severity ->> units.outcome
+                ) = 'critical' and units.discrepancy_amount < summary.critical_min_amount then 'warning'
+            end,
+            settings.class_severity ->> case when units.outcome = 'missing' then
+                case when units.missing_in = units.left_source then 'missing_in_left' else 'missing_in_right' end
+            end,
+            settings.class_severity ->> units.outcome,
+            case
+                when units.discrepancy_amount > summary.critical_percent / 100 * summary.base_amount
+                    and summary.rated_discrepancy_amount >= summary.critical_min_amount
+                    then 'critical'
+                else 'warning'
+            end
+        ) as severity,
         units.missing_in,
         units.left_source,
         units.right_source,
@@ -58,6 +83,7 @@ breaks as (
         units.different_fields,
         units.customer_email,
         units.reference,
+        units.quarantine_reason,
         units.rule as match_rule,
         units.carried_from_run_id,
         units.is_carried_break,
@@ -67,6 +93,8 @@ breaks as (
     inner join summary
         on units.pair = summary.pair
         and units.currency = summary.currency
+    inner join settings
+        on units.pair = settings.pair
 
 )
 

@@ -74,6 +74,12 @@ unit_lines as (
         units.missing_in = units.right_source as is_missing_in_right,
         case when lines.is_second_line then abs(units.right_amount) else units.discrepancy_amount end
             as discrepancy_amount,
+        -- A critical class pages at once, but not below severity.min_amount.
+        coalesce(
+            case when lines.is_second_line then abs(units.right_amount) else units.discrepancy_amount end
+                >= settings.critical_min_amount,
+            false
+        ) as is_over_min_amount,
         abs(coalesce(units.left_amount, units.right_amount)) as lone_amount,
         case when lines.is_second_line then 0 else units.left_carried_gross_amount end
             as left_carried_gross_amount,
@@ -81,9 +87,20 @@ unit_lines as (
             when lines.is_second_line or units.right_currency is not distinct from units.currency
                 then units.right_carried_gross_amount
             else 0
-        end as right_carried_gross_amount
+        end as right_carried_gross_amount,
+        -- The spec's severity for the break's class (missing: per side first), if it sets one.
+        case when units.is_break then
+            coalesce(
+                settings.class_severity ->> case when units.outcome = 'missing' then
+                    case when units.missing_in = units.left_source then 'missing_in_left' else 'missing_in_right' end
+                end,
+                settings.class_severity ->> units.outcome
+            )
+        end as class_severity
 
     from units
+    inner join settings
+        on units.pair = settings.pair
     cross join lateral (
         values (units.currency, false), (units.right_currency, true)
     ) as lines (currency, is_second_line)
@@ -112,10 +129,19 @@ outcome_totals as (
         count(*) filter (where counted_outcome = 'group_mismatch') as group_mismatch_count,
         count(*) filter (where counted_outcome = 'balance_mismatch') as balance_mismatch_count,
         count(*) filter (where counted_outcome = 'stuck') as stuck_count,
+        count(*) filter (where counted_outcome = 'unreadable') as unreadable_count,
         count(*) filter (where is_new_break) as break_count,
         count(*) filter (where is_carried_break) as carried_break_count,
         count(*) filter (where is_new_break and is_second_line) as cross_currency_break_count,
         coalesce(sum(discrepancy_amount) filter (where is_new_break), 0) as discrepancy_amount,
+        -- severity.classes: a critical class makes the row critical (from severity.min_amount up);
+        -- a warning class is left out of the percentage rule.
+        count(*) filter (
+            where is_new_break and class_severity = 'critical' and is_over_min_amount
+        ) as critical_class_break_count,
+        coalesce(sum(discrepancy_amount) filter (
+            where is_new_break and class_severity is distinct from 'warning'
+        ), 0) as rated_discrepancy_amount,
         coalesce(sum(lone_amount) filter (where counted_outcome = 'pending'), 0) as pending_amount,
         -- The records carried into the run (left pending or missing by the run before).
         coalesce(sum(left_carried_gross_amount), 0) as left_carried_gross_amount,
@@ -198,11 +224,14 @@ summary as (
         coalesce(outcome_totals.group_mismatch_count, 0) as group_mismatch_count,
         coalesce(outcome_totals.balance_mismatch_count, 0) as balance_mismatch_count,
         coalesce(outcome_totals.stuck_count, 0) as stuck_count,
+        coalesce(outcome_totals.unreadable_count, 0) as unreadable_count,
         coalesce(outcome_totals.break_count, 0) as break_count,
         coalesce(outcome_totals.carried_break_count, 0) as carried_break_count,
         coalesce(outcome_totals.cross_currency_break_count, 0) as cross_currency_break_count,
         coalesce(outcome_totals.pending_amount, 0) as pending_amount,
         coalesce(outcome_totals.discrepancy_amount, 0) as discrepancy_amount,
+        coalesce(outcome_totals.critical_class_break_count, 0) as critical_class_break_count,
+        coalesce(outcome_totals.rated_discrepancy_amount, 0) as rated_discrepancy_amount,
         greatest(coalesce(side_totals.left_gross_amount, 0), coalesce(side_totals.right_gross_amount, 0))
             as gross_amount,
         coalesce(outcome_totals.left_carried_gross_amount, 0) as left_carried_gross_amount,
@@ -241,7 +270,12 @@ with_percent as (
             when base_amount > 0 then round(discrepancy_amount / base_amount * 100, 4)
             when discrepancy_amount > 0 then 100
             else 0
-        end as discrepancy_percent
+        end as discrepancy_percent,
+        case
+            when base_amount > 0 then round(rated_discrepancy_amount / base_amount * 100, 4)
+            when rated_discrepancy_amount > 0 then 100
+            else 0
+        end as rated_discrepancy_percent
 
     from summary
 
@@ -258,7 +292,8 @@ final as (
             else 'discrepancy_found'
         end as status,
         case
-            when discrepancy_percent > critical_percent and discrepancy_amount >= critical_min_amount
+            when critical_class_break_count > 0 then 'critical'
+            when rated_discrepancy_percent > critical_percent and rated_discrepancy_amount >= critical_min_amount
                 then 'critical'
             when break_count > 0 and discrepancy_percent > tolerance_percent then 'warning'
             when break_count > 0 then 'info'

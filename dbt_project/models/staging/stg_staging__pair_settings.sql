@@ -20,6 +20,7 @@ renamed as (
         right_source,
         left_keys,
         right_keys,
+        key_forms,
         group_side,
 
         -- compared fields
@@ -32,6 +33,10 @@ renamed as (
         -- timing
         late_after,
         settlement_window,
+        left_pending_within,
+        left_pending_statuses,
+        right_pending_within,
+        right_pending_statuses,
 
         -- duplicates
         copy_within,
@@ -49,7 +54,8 @@ renamed as (
         -- run thresholds
         tolerance_percent,
         critical_percent,
-        critical_min_amount
+        critical_min_amount,
+        class_severity
 
     from source
 

@@ -6,6 +6,7 @@ is masked here, before anything leaves the warehouse.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from psycopg.rows import dict_row
 
 from recon.integrity.rules import QUARANTINE_REASON
 from recon.masking import mask_email, mask_text
+from recon.recommendations import PairWords, Words
 from recon.record_keys import both_sides
 from recon.window import RunWindow
 
@@ -59,6 +61,8 @@ class ClassCount:
     def label(self) -> str:
         if self.break_class == "missing":
             return f"missing in {self.missing_in}"
+        if self.break_class == "unreadable":  # the counterpart was quarantined in missing_in
+            return f"unreadable in {self.missing_in} (quarantined)"
         label = CLASS_LABELS.get(self.break_class, self.break_class.replace("_", " "))
         return f"{label} in {self.repeated_in}" if self.repeated_in else label
 
@@ -68,10 +72,12 @@ class RunFacts:
     run: dict[str, Any]  # the reconciliation.runs row
     summary: list[dict[str, Any]]  # reconciliation.run_summary rows, per pair and currency
     counts: list[ClassCount]  # the run's new breaks per class, largest first
-    carried: int  # breaks of earlier runs still open
+    still_open: int  # the spec's breaks first found by earlier runs and open now (see read_run_facts)
     breaks: list[dict[str, Any]]  # the largest breaks by amount at risk
     quarantined: int
     links: Links
+    seen_again: int = 0  # of still_open, the records earlier runs found missing that this run still misses
+    words: Words = Words()  # what the spec calls its statuses and entities (recommendations.spec_words)
 
     @property
     def spec(self) -> str:
@@ -97,8 +103,37 @@ class RunFacts:
     def window(self) -> str:
         return window_text(self.run["window_start"], self.run["window_end"])
 
+    def describe(self, item: dict[str, Any]) -> str:
+        """One break in the words of its pair (``describe_break``)."""
+        return describe_break(item, self.words.pairs.get(item["pair"]))
 
-def read_run_facts(conn: psycopg.Connection, window: RunWindow, max_breaks: int, links: Links) -> RunFacts:
+
+# The breaks still open from earlier runs: the spec's open breaks (not resolved by a run or a review,
+# not ignored) first found by an earlier window, in a pair the spec still reconciles (a pair taken out
+# of the spec has no run left to resolve its breaks), and not found anew by this run (those are this
+# run's own breaks). Of them, those this run saw again: records still missing as an earlier run found them.
+_STILL_OPEN = """
+    select count(*) as still_open,
+           count(*) filter (where exists (
+               select from reconciliation.run_breaks as again
+               where again.run_id = %(run_id)s and again.is_carried_break and again.break_id = b.break_id
+           )) as seen_again
+    from reconciliation.breaks as b
+    where b.spec = %(spec)s and b.status = 'open' and b.first_seen_at < %(window_end)s
+        and b.pair in (select pair from staging.pair_settings where run_id = %(run_id)s)
+        and not exists (
+            select from reconciliation.run_breaks as new
+            where new.run_id = %(run_id)s and not new.is_carried_break and new.break_id = b.break_id
+        )
+"""
+
+
+def read_run_facts(
+    conn: psycopg.Connection, window: RunWindow, max_breaks: int, links: Links, words: Words | None = None
+) -> RunFacts:
+    """The published run's facts. ``words`` (``recommendations.spec_words(spec)``) lets the break lines
+    show each status code with its mapped word and a balance pair's entity by its name; without it
+    they show the values as stored."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("select * from reconciliation.runs where run_id = %s", (window.run_id,))
         run = cur.fetchone()
@@ -144,8 +179,12 @@ def read_run_facts(conn: psycopg.Connection, window: RunWindow, max_breaks: int,
             (window.run_id, QUARANTINE_REASON + "%"),
         )
         quarantined = cur.fetchone()["n"]
-    carried = sum(row.get("carried_break_count") or 0 for row in summary)
-    return RunFacts(run, summary, counts, carried, breaks, quarantined, links)
+        cur.execute(_STILL_OPEN, {"run_id": window.run_id, "spec": run["spec"], "window_end": window.end})
+        open_now = cur.fetchone()
+    return RunFacts(
+        run, summary, counts, open_now["still_open"], breaks, quarantined, links,
+        seen_again=open_now["seen_again"], words=words or Words(),
+    )  # fmt: skip
 
 
 def window_text(start: datetime, end: datetime) -> str:
@@ -182,8 +221,12 @@ def totals_line(row: dict[str, Any]) -> str:
     )
 
 
-def describe_break(item: dict[str, Any]) -> str:
-    """One break with the values that differ: ``ch_1 amount mismatch: 50.00 vs 10.00 USD (40.00 apart)``."""
+def describe_break(item: dict[str, Any], words: PairWords | None = None) -> str:
+    """One break with the values that differ: ``ch_1 amount mismatch: 50.00 vs 10.00 USD (40.00 apart)``.
+
+    With its pair's words: a status code shows its mapped word (``0 (completed) vs pending``), and a
+    balance pair's break names its entity once (``user_id 42: balance 10.00 vs entries 9.50 ETH``)."""
+    words = words or PairWords()
     left, right = item["left_amount"], item["right_amount"]
     currency = item["currency"]
     sides = f"{item['left_source']} vs {item['right_source']}"
@@ -196,28 +239,60 @@ def describe_break(item: dict[str, Any]) -> str:
         what = "currency mismatch: "
         what += f"{money(left, item['left_currency'])} vs {money(right, item['right_currency'])}"
     elif kind == "status_mismatch":
-        what = f"status mismatch: {item['left_status']} vs {item['right_status']} ({money(left, currency)})"
+        statuses = f"{_status(item['left_status'], words.status_left)} vs"
+        statuses += f" {_status(item['right_status'], words.status_right)}"
+        what = f"status mismatch: {statuses} ({money(left, currency)})"
     elif kind == "late":
         seconds = abs(item["time_difference_seconds"] or 0)
         what = f"late: {_duration(seconds)} apart ({money(left, currency)})"
     elif kind == "attribute_mismatch":
         fields = ", ".join(item.get("different_fields") or []) or "compared fields"
         what = f"field mismatch: {fields} differ ({money(left, currency)})"
-    elif kind == "stuck":
-        status = item["left_status"] or item["right_status"]
+    elif kind == "stuck":  # a lone record: its status is on its own side, told in that side's words
+        on_left = item["left_status"] is not None
+        status = _status(*((item["left_status"], words.status_left) if on_left
+                           else (item["right_status"], words.status_right)))  # fmt: skip
         what = f"stuck in {status}: {money(left if left is not None else right, currency)}"
-    elif left is not None and right is not None:  # amount, group and balance mismatches
+    elif kind == "balance_mismatch" and left is not None and right is not None and words.balance:
+        holds = (words.balance.left_holds, words.balance.right_holds)
+        right_word = "" if holds[0] == holds[1] else f"{holds[1]} "
+        what = f"{holds[0]} {money(left)} vs {right_word}{money(right, currency)}"
+        if item.get("amount_difference") is not None:
+            what += f" ({money(abs(item['amount_difference']))} apart)"
+    elif left is not None and right is not None:  # amount and group mismatches
         what = f"{_ONE.get(kind, kind)}: {money(left)} vs {money(right, currency)}"
         if item.get("amount_difference") is not None:
             what += f" ({money(abs(item['amount_difference']))} apart)"
+    elif kind == "unreadable":  # the counterpart's only record was quarantined: say why, not "missing"
+        present = item["right_source"] if item["missing_in"] == item["left_source"] else item["left_source"]
+        what = f"unreadable in {item['missing_in']}: {money(left if left is not None else right, currency)}"
+        what += f" in {present}"
+        if item.get("quarantine_reason"):
+            what += f"; quarantined: {str(item['quarantine_reason'])[:120]}"
     elif kind in ("duplicate", "near_duplicate"):  # named after the side that repeated
         side = item["left_source"] if left is not None else item["right_source"]
         what = f"{_ONE[kind]} in {side}: {money(left if left is not None else right, currency)}"
     else:  # any other lone record
         what = f"{_ONE.get(kind, kind)}: {money(left if left is not None else right, currency)}"
-    keys = both_sides(item["left_record_keys"], item["right_record_keys"])
+    if (words.balance or kind == "balance_mismatch") and item.get("match_key"):
+        # A balance pair's keys are the entity on one side and its entries on the other: the entity once,
+        # by the name the spec's source gives it (``user_id 42: balance 10.00 vs entries 9.50 ETH``).
+        keys = item["match_key"].replace(chr(31), " / ")
+        if words.balance:
+            keys = f"{words.balance.entity} {keys}" + (":" if kind == "balance_mismatch" else "")
+    else:
+        keys = both_sides(item["left_record_keys"], item["right_record_keys"])
     email = mask_email(item.get("customer_email"))
     return mask_text(f"{keys} {what} [{sides}]" + (f" · {email}" if email else ""))
+
+
+def _status(value: str | None, mapping: Mapping[str, str]) -> str:
+    """A status as stored, with the word the pair's ``compare.status`` maps it to when that differs:
+    ``0 (completed)``; ``no status`` for none."""
+    if value is None:
+        return "no status"
+    word = mapping.get(value)
+    return f"{value} ({word})" if word is not None and word != value else value
 
 
 def integrity_lines(run: dict[str, Any]) -> list[str]:

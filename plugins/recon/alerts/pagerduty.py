@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from recon.alerts.facts import RunFacts, describe_break, integrity_lines, percent
+from recon.alerts.facts import RunFacts, integrity_lines, percent
 from recon.masking import mask_text, mask_values
 
 _SUMMARY_LIMIT = 1024  # Events API v2 truncates longer summaries
@@ -60,8 +60,9 @@ def trigger(facts: RunFacts, severity: str, owner: str) -> dict[str, Any]:
             for row in facts.summary
         ],
         "breaks_by_class": {item.label: item.count for item in facts.counts},
+        "still_open_from_earlier_runs": facts.still_open,
         "recommendations": (run.get("recommendations") or [])[:3],
-        "largest_breaks": [describe_break(item) for item in facts.breaks],
+        "largest_breaks": [facts.describe(item) for item in facts.breaks],
         "integrity_rules_failed": integrity_lines(run),
         "quarantined_rows": facts.quarantined,
     }

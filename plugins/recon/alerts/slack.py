@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from recon.alerts.facts import RunFacts, describe_break, integrity_lines, percent, totals_line
+from recon.alerts.facts import RunFacts, integrity_lines, percent, totals_line
 from recon.masking import mask_text
 
 # The colour bar: orange up to the spec's critical percent, red above it and for failures.
@@ -53,12 +53,13 @@ def result_message(facts: RunFacts) -> dict[str, Any]:
         _section("*Totals*\n" + "\n".join(_escape(totals_line(row)) for row in facts.summary)
                  if facts.summary else "*Totals*\nno records in the window"),
     ]  # fmt: skip
-    if facts.counts or facts.carried or run.get("pending_count"):
+    if facts.counts or facts.still_open or run.get("pending_count"):
         counts = [f"{item.label}: *{item.count:,}*" for item in facts.counts]
         if run.get("pending_count"):
             counts.append(f"pending (inside the settlement window): {run['pending_count']:,}")
-        if facts.carried:
-            counts.append(f"still open from earlier runs: {facts.carried:,}")
+        if facts.still_open:  # the spec's open breaks that earlier runs found (facts.read_run_facts)
+            again = f" ({facts.seen_again:,} still missing in this run)" if facts.seen_again else ""
+            counts.append(f"still open from earlier runs: {facts.still_open:,}{again}")
         blocks.append(_section("*Breaks by class*\n" + _escape(" · ".join(counts))))
     recommendations = (run.get("recommendations") or [])[:_RECOMMENDATIONS]
     if recommendations:
@@ -66,7 +67,7 @@ def result_message(facts: RunFacts) -> dict[str, Any]:
             _section("*What to do*\n" + "\n".join(f"• {_escape(mask_text(s))}" for s in recommendations))
         )
     if facts.breaks:
-        lines = [f"• {_escape(describe_break(item))}" for item in facts.breaks]
+        lines = [f"• {_escape(facts.describe(item))}" for item in facts.breaks]
         blocks.append(_section("*Largest breaks*\n" + "\n".join(lines)))
     if integrity or facts.quarantined:
         lines = [f"• {_escape(line)}" for line in integrity]

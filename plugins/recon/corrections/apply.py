@@ -11,6 +11,13 @@ For each change, while its ``reconciliation.corrections`` row is locked:
    break, before, after), and the warehouse commits.
 One failed change never stops the others; each outcome is returned. Revert runs the same steps back
 from the backup, and is audited the same way.
+
+An insert first locks the rows whose key, in the target side's key form, is the inserted key's: a row
+spelt differently for the same account (``0xABC`` for ``0xabc``) makes the insert stale, never a twin.
+
+Before any change is applied, its break's truth is checked again (``recon.corrections.truth``): a run
+since the plan may have found the truth in doubt. Such a change is not applied but ``refused``, with
+the reason, as the plan would refuse it now.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from recon.corrections import truth
 from recon.corrections.plan import CorrectionError, _connect
+from recon.key_forms import KeyForm, normalize, source_side_form, sql_expression
 from recon.masking import mask_text
 from recon.spec import Spec
 
@@ -36,7 +45,7 @@ class Outcome:
     correction_id: str
     kind: str
     record_key: str
-    status: str  # applied | reverted | stale | failed | unchanged
+    status: str  # applied | reverted | stale | failed | refused | unchanged
     detail: str
 
 
@@ -48,7 +57,39 @@ def apply_corrections(
     rows = _select(conn, spec, correction_ids, ("planned",), "apply")
     if auto_only:
         rows = [row for row in rows if row["auto_apply"]]
-    return _each(conn, spec, actor, rows, target_conn, _apply_one, "applied", "correction.apply")
+    refused = _refuse_doubtful(conn, spec, rows)
+    rows = [row for row in rows if row["correction_id"] not in {o.correction_id for o in refused}]
+    return refused + _each(conn, spec, actor, rows, target_conn, _apply_one, "applied", "correction.apply")
+
+
+def _refuse_doubtful(conn: psycopg.Connection, spec: Spec, rows: list[dict]) -> list[Outcome]:
+    """Mark ``refused`` the planned changes whose break's truth is in doubt now; return their outcomes."""
+    if not rows:
+        return []
+    target = spec.corrections
+    assert target is not None
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "select * from reconciliation.breaks where spec = %s and break_id = any(%s)",
+            (spec.name, sorted({row["break_id"] for row in rows})),
+        )
+        breaks = cur.fetchall()
+    doubtful = truth.doubts(conn, spec, target, breaks)
+    conn.commit()  # each change below is its own transaction, as in _one
+    outcomes = []
+    with conn.transaction():
+        for row in rows:
+            why = doubtful.get(row["break_id"])
+            if why is None:
+                continue
+            refused = conn.execute(
+                "update reconciliation.corrections set status = 'refused', outcome = %s"
+                " where correction_id = %s and status = 'planned'",
+                (why, row["correction_id"]),
+            ).rowcount
+            status = "refused" if refused else "unchanged"
+            outcomes.append(Outcome(row["correction_id"], row["kind"], row["record_key"], status, why))
+    return outcomes
 
 
 def revert_corrections(
@@ -137,7 +178,8 @@ def _apply_one(target_conn: psycopg.Connection, spec: Spec, row: dict, cur: Any)
     if _negative(after, target.columns.get("amount")):  # type: ignore[call-overload]
         return "failed", "refused: the source of truth gives a negative amount", None
     if row["kind"] == "insert":
-        present = _locked(target_conn, table, target.key, row["record_key"])
+        form = _target_form(spec, cur, row["break_id"])
+        present = _locked_in_form(target_conn, table, target.key, form, row["record_key"])
         if present:
             same = _holds(present[0], after)
             return (
@@ -234,6 +276,27 @@ def _locked(conn: psycopg.Connection, table: sql.Composable, column: str, value:
             (value,),
         )
         return cur.fetchall()
+
+
+def _locked_in_form(
+    conn: psycopg.Connection, table: sql.Composable, column: str, form: KeyForm | None, key: str
+) -> list[dict]:
+    """The rows whose ``column``, in ``form``, is ``key`` in ``form``; locked."""
+    stored = sql_expression(form, sql.SQL("{}::text").format(sql.Identifier(column)))
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL("select * from {} where {} = %s for update").format(table, stored),
+            (normalize(form, key),),
+        )
+        return cur.fetchall()
+
+
+def _target_form(spec: Spec, cur: Any, break_id: str) -> KeyForm | None:
+    """The key form of the target's side of the pair the break was found in."""
+    assert spec.corrections is not None
+    cur.execute("select pair from reconciliation.breaks where break_id = %s", (break_id,))
+    found = cur.fetchone()
+    return source_side_form(spec, found["pair"], spec.corrections.source) if found else None
 
 
 def _insert(conn: psycopg.Connection, table: sql.Composable, values: dict) -> None:

@@ -30,8 +30,12 @@ class CorrectionTarget(BaseModel):
     connection: str
     # The table, optionally schema-qualified: ticket_sales or public.ticket_sales.
     table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")]
-    # The column holding the record key (what the source maps to record_key).
+    # The column holding the record key (what the source maps to record_key). Rows are looked up by it
+    # in the target side's key form (the pair's or the source's ``key_form``), so ``0xABC`` finds ``0xabc``.
     key: Column
+    # The key of an inserted row: ``{key}`` is the truth's key in the target side's key form; text
+    # around it is kept (``0x{key}`` for a target that stores the prefix its key form removes).
+    insert_key: Annotated[str, Field(pattern=r"^[^{}]*\{key\}[^{}]*$")] = "{key}"
     # The row's own primary key, when one record key may have several rows; default: ``key``.
     row_id: Column | None = None
     # Which of several rows of one key is the original (kept when duplicates are removed): the

@@ -30,7 +30,7 @@ BREAK_SORTS = {
 }
 BREAK_CLASSES = (
     "amount_mismatch", "currency_mismatch", "status_mismatch", "attribute_mismatch", "late", "missing",
-    "duplicate", "near_duplicate", "group_mismatch", "balance_mismatch", "stuck",
+    "duplicate", "near_duplicate", "group_mismatch", "balance_mismatch", "stuck", "unreadable",
 )  # fmt: skip
 SEVERITIES = ("critical", "warning")
 LIST_COLUMNS = (

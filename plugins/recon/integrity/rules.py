@@ -175,7 +175,7 @@ class InSet(_FieldRule):
 
 
 class CurrencyCode(_FieldRule):
-    """The field is an active ISO 4217 currency code (upper case)."""
+    """The field is an active ISO 4217 currency code or one the spec declares (upper case)."""
 
     rule: Literal["currency_code"]
 

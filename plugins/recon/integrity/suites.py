@@ -14,27 +14,16 @@ contract with the sources), ``results`` after dbt and before publishing (invaria
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from babel.core import get_global
 from psycopg import sql
 
 from recon.integrity import rules as r
+from recon.money import iso_4217_codes
 from recon.spec import Spec
 
 # Active ISO 4217 codes, from CLDR's territory currency data (babel), minus CLDR's offshore yuan.
-ISO_4217 = tuple(
-    sorted(
-        {
-            code
-            for currencies in get_global("territory_currencies").values()
-            for code, _start, end, _tender in currencies
-            if end is None
-        }
-        - {"CNH"}
-    )
-)
+ISO_4217 = tuple(sorted(iso_4217_codes()))
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _TEXT_FIELDS = ("record_key", "group_key", "reference", "customer_email", "status", "currency")
 
@@ -129,7 +118,7 @@ def build_batches(spec: Spec) -> list[Batch]:
                 batch.checks.append(Check(rule, source, rule.rule_name, "is_duplicate", *_in_set([False])))
                 continue
             batch = batches.setdefault(("staging", source), _records_batch(spec.name, source))
-            batch.checks.append(_record_check(rule, source, batch, spec.window_overlap))
+            batch.checks.append(_record_check(rule, source, batch, spec))
     order = {"staging": 0, "results": 1}
     return sorted(batches.values(), key=lambda batch: order[batch.checkpoint])
 
@@ -157,9 +146,14 @@ _DIRECT: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-def _record_check(rule: Any, source: str, batch: Batch, overlap: timedelta) -> Check:
+def _record_check(rule: Any, source: str, batch: Batch, spec: Spec) -> Check:
     name = rule.rule_name
     kind = rule.rule
+    overlap = spec.window_overlap
+    if kind == "currency_code" and spec.currencies:
+        # The spec's own codes (tokens, points) are currencies of this spec as much as ISO 4217's.
+        codes = sorted({*ISO_4217, *spec.currencies})
+        return Check(rule, source, name, value(rule.field, "text"), *_in_set(codes, rule))
     if kind in _DIRECT:
         reads, expectation, kwargs = _DIRECT[kind]
         return Check(rule, source, name, value(rule.field, reads), expectation, {**kwargs, **_mostly(rule)})

@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recon.key_forms import KeyForm
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.window import RunWindow
 
@@ -49,6 +50,9 @@ class SourceConfig(StrictModel):
     # The source's amounts are signed (a ledger, a bank statement, a POS export with returns); left
     # out, the source type's own convention (``SIGNED_AMOUNTS``).
     signed_amounts: bool | None = None
+    # How this source's keys are normalised wherever they are matched (record_key, group_key, a
+    # reference used as a key): letter case, spaces, a prefix, leading zeros (docs/matching.md).
+    key_form: KeyForm | None = None
 
     @field_validator("max_rejected_share", mode="before")
     @classmethod

@@ -33,7 +33,7 @@ from pydantic import Field, field_validator, model_validator
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources import SourceRejected, SourceUnavailable
 from recon.sources.base import RecordSource
-from recon.sources.http import HttpSettings, client_for
+from recon.sources.http import HttpSettings, WindowZone, client_for
 from recon.sources.mapping import RecordMapping
 from recon.sources.registry import register
 from recon.window import RunWindow
@@ -50,7 +50,7 @@ _ERRORS_SHOWN = 5
 
 
 @register
-class GraphQLSource(RecordSource, RecordMapping, HttpSettings):
+class GraphQLSource(RecordSource, RecordMapping, HttpSettings, WindowZone):
     """A Relay connection read page by page; every node is mapped with the spec's ``fields``."""
 
     type: Literal["graphql"]
@@ -106,6 +106,24 @@ class GraphQLSource(RecordSource, RecordMapping, HttpSettings):
         return value
 
     @model_validator(mode="after")
+    def _window_zone_fits_arguments(self) -> GraphQLSource:
+        def texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
+            if isinstance(value, str):
+                yield where, value
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    yield from texts(item, f"{where}.{index}")
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    yield from texts(item, f"{where}.{key}")
+
+        for where, text in texts(self.arguments, "arguments"):
+            problem = self.utc_literal_problem(where, text)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _query_shape(self) -> GraphQLSource:
         if self.query is None:
             missing = sorted(set(self.arguments) - set(self.argument_types))
@@ -130,7 +148,7 @@ class GraphQLSource(RecordSource, RecordMapping, HttpSettings):
 
     def variables(self, window: RunWindow) -> dict[str, Any]:
         """The first page's variables: the arguments with the window filled in, ``first`` and ``after``."""
-        filled = {name: _with_window(value, window) for name, value in self.arguments.items()}
+        filled = {name: _with_window(value, window, self) for name, value in self.arguments.items()}
         return {**filled, "first": self.page_size, "after": None}
 
     def read(self, window: RunWindow) -> Iterator[CanonicalRecord | QuarantinedRecord]:
@@ -356,15 +374,17 @@ class _WindowFormatter(string.Formatter):
         return format(value, format_spec)
 
 
-def _with_window(value: Any, window: RunWindow) -> Any:
+def _with_window(value: Any, window: RunWindow, zone: WindowZone | None = None) -> Any:
     """``value`` with window placeholders filled in, in strings at any depth of lists and objects.
 
     A value that is exactly ``{window_start_epoch}`` or ``{window_end_epoch}`` becomes an integer, so
     it can be passed as an ``Int`` variable.
     """
+    # The bounds in the source's window_timezone (UTC without a source); epoch seconds have no zone.
+    local = zone.window_bound if zone is not None else (lambda moment: moment.astimezone(UTC))
     bounds = {
-        "window_start": window.start,
-        "window_end": window.end,
+        "window_start": local(window.start),
+        "window_end": local(window.end),
         "window_start_epoch": int(window.start.timestamp()),
         "window_end_epoch": int(window.end.timestamp()),
     }
@@ -374,7 +394,7 @@ def _with_window(value: Any, window: RunWindow) -> Any:
             return bounds[whole[1:-1]]
         return _WindowFormatter().format(value, **bounds)
     if isinstance(value, list):
-        return [_with_window(item, window) for item in value]
+        return [_with_window(item, window, zone) for item in value]
     if isinstance(value, dict):
-        return {key: _with_window(item, window) for key, item in value.items()}
+        return {key: _with_window(item, window, zone) for key, item in value.items()}
     return value

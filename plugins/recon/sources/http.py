@@ -24,6 +24,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import random
+import string
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +32,9 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recon.sources import SourceRejected, SourceUnavailable
 from recon.sources.base import StrictModel
@@ -54,6 +56,48 @@ class HttpSettings(StrictModel):
     backoff_seconds: Annotated[float, Field(ge=0)] = 1.0  # first backoff; doubles each retry, jittered
     # Cap of one wait, for the doubling backoff and for a server's Retry-After alike.
     max_backoff_seconds: Annotated[float, Field(ge=0)] = 60
+
+
+class WindowZone(StrictModel):
+    """The zone a REST/GraphQL source's window placeholders are written in (mixed into their models).
+
+    An API that takes local time only (East Africa Time, ``Africa/Nairobi``) is windowed by setting
+    ``window_timezone``; the default, UTC, is what ``{window_start:%Y-%m-%dT%H:%M:%SZ}`` says. It is
+    apart from ``timezone``, the zone of timestamps *read* without an offset, because an API may take
+    one and return the other.
+    """
+
+    window_timezone: str = "UTC"
+
+    @field_validator("window_timezone")
+    @classmethod
+    def _known_window_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Africa/Nairobi'") from None
+        return value
+
+    def window_bound(self, moment: datetime) -> datetime:
+        """A window bound (UTC) as the same instant in ``window_timezone``."""
+        return moment.astimezone(ZoneInfo(self.window_timezone))
+
+    def utc_literal_problem(self, where: str, template: str) -> str | None:
+        """A template that writes a literal ``Z`` (UTC) after a bound in another zone would send the
+        local time labelled as UTC, hours off: the problem, or None."""
+        if self.window_timezone == "UTC":
+            return None
+        parts = list(string.Formatter().parse(template))
+        for index, (_literal, name, spec, _conversion) in enumerate(parts):
+            if name not in ("window_start", "window_end"):
+                continue
+            after = parts[index + 1][0] if index + 1 < len(parts) else ""
+            if (spec or "").endswith("Z") and not (spec or "").endswith("%Z") or after.startswith("Z"):
+                return (
+                    f"{where}: {template!r} writes a literal Z (UTC) but window_timezone is"
+                    f" {self.window_timezone}; write the offset with %z (+0300) or drop the Z"
+                )
+        return None
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from recon.money import currency_exponent
+from recon.masking import PersonalFields, mask_personal, mask_text
+from recon.money import CODE_TEXT, DeclaredCurrencies, decimals_rule
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources.base import StrictModel
 
-_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_CURRENCY = re.compile(CODE_TEXT)
 _MISSING = object()
 
 
@@ -46,18 +47,20 @@ class RecordFields(StrictModel):
     group_key: str | None = None
 
 
-class RecordMapping(StrictModel):
+class RecordMapping(StrictModel, DeclaredCurrencies, PersonalFields):
     """The mapping part of a record source's spec (mixed into REST, GraphQL and Postgres sources)."""
 
     fields: RecordFields
     # Extra values kept in ``attributes`` (jsonb) for compared fields and integrity rules.
     attributes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str] = {}
     amount_unit: Literal["major", "minor"] = "major"
-    # Most decimals a major-unit amount may carry; default: the currency's ISO 4217 exponent. Ledgers
+    # Most decimals a major-unit amount may carry; default: the currency's ISO 4217 exponent (or the
+    # decimals the spec declares for it under ``currencies``). Ledgers
     # that keep balances finer than the minor unit (wallets at 18 decimals) set it, so those exact
     # values are loaded instead of quarantined as "more decimals than the currency allows".
     amount_decimals: Annotated[int | None, Field(ge=0, le=38)] = None
-    currency: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$")] = None
+    # A fixed currency: an ISO 4217 code or one the spec declares under ``currencies`` (the spec checks).
+    currency: Annotated[str | None, Field(pattern=CODE_TEXT)] = None
     # strptime format for text timestamps; default: ISO 8601 text or Unix epoch seconds.
     timestamp_format: str | None = None
     # The zone of timestamps that carry no offset.
@@ -107,8 +110,9 @@ class RecordMapping(StrictModel):
         except _Reject as reject:
             key = lookup(item, self.fields.record_key)
             return QuarantinedRecord(
-                reason=str(reject),
-                raw=dict(item),
+                reason=mask_text(str(reject)) if self.personal else str(reject),
+                # The raw item holds the personal fields in clear: mask the whole of it.
+                raw=mask_personal(dict(item)) if self.personal else dict(item),
                 origin=origin,
                 origin_line=position,
                 record_key=None if key in (None, _MISSING) else str(key),
@@ -124,6 +128,14 @@ class RecordMapping(StrictModel):
         for name, path in self.attributes.items():
             value = lookup(item, path)
             attributes[name] = None if value is _MISSING else value
+            if self.is_personal(f"attributes.{name}"):
+                attributes[name] = mask_personal(attributes[name])
+        masked = {
+            name: mask_personal(_text(item, name, getattr(fields, name)))
+            if self.is_personal(name)
+            else _text(item, name, getattr(fields, name))
+            for name in ("status", "customer_email", "reference", "group_key")
+        }
         return CanonicalRecord(
             record_key=key,
             amount=amount,
@@ -131,19 +143,21 @@ class RecordMapping(StrictModel):
             occurred_at=occurred_at,
             origin=origin,
             origin_line=position,
-            status=_text(item, "status", fields.status),
-            customer_email=_text(item, "customer_email", fields.customer_email),
-            reference=_text(item, "reference", fields.reference),
-            group_key=_text(item, "group_key", fields.group_key),
+            status=masked["status"],
+            customer_email=masked["customer_email"],
+            reference=masked["reference"],
+            group_key=masked["group_key"],
             attributes=attributes,
         )
 
     def _currency(self, item: Mapping[str, Any]) -> str | None:
         if self.fields.currency is None:
+            if self.currency is not None and not self.currencies.knows(self.currency):
+                raise _Reject(f"the source's currency {self.currencies.unknown(self.currency)}")
             return None if self.currency is None else self.currency.upper()
         value = _text(item, "currency", self.fields.currency, required=True)
-        if not _CURRENCY.match(value):
-            raise _Reject(f"currency {value!r} at {self.fields.currency!r} is not an ISO 4217 code")
+        if not _CURRENCY.match(value) or not self.currencies.knows(value):
+            raise _Reject(f"currency {value!r} at {self.fields.currency!r} {self.currencies.unknown(value)}")
         return value.upper()
 
     def _amount(self, item: Mapping[str, Any], currency: str | None) -> Decimal:
@@ -156,16 +170,16 @@ class RecordMapping(StrictModel):
             raise _Reject(f"amount {raw!r} at {path!r} is not a number")
         if currency is None:  # unreachable: _currency_known demands one wherever an amount is mapped
             raise _Reject(f"amount at {path!r} has no currency to read it in")
-        exponent = currency_exponent(currency)
+        exponent = self.currencies.exponent(currency)
         if self.amount_unit == "minor":
             if amount != amount.to_integral_value():
                 raise _Reject(f"amount {raw!r} at {path!r} is not a whole number of minor units")
             return amount.to_integral_value().scaleb(-exponent)
-        allowed, rule = exponent, f"{currency} allows"
+        allowed, rule = exponent, decimals_rule(currency, exponent, self.currencies)
         if self.amount_decimals is not None:
-            allowed, rule = self.amount_decimals, "the source's amount_decimals allows"
+            allowed, rule = self.amount_decimals, f"the source's amount_decimals allows ({allowed})"
         if -amount.normalize().as_tuple().exponent > allowed:  # type: ignore[operator]
-            raise _Reject(f"amount {raw!r} at {path!r} has more decimals than {rule} ({allowed})")
+            raise _Reject(f"amount {raw!r} at {path!r} has more decimals than {rule}")
         return amount
 
     def _timestamp(self, item: Mapping[str, Any]) -> datetime:

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from recon.records import CanonicalRecord, QuarantinedRecord
 from recon.sources import SourceRejected
 from recon.sources.base import RecordSource, StrictModel
-from recon.sources.http import HttpSettings, client_for
+from recon.sources.http import HttpSettings, WindowZone, client_for
 from recon.sources.mapping import RecordMapping, lookup
 from recon.sources.registry import register
 from recon.window import RunWindow
@@ -90,7 +90,7 @@ class Pagination(StrictModel):
 
 
 @register
-class RestSource(RecordSource, RecordMapping, HttpSettings):
+class RestSource(RecordSource, RecordMapping, HttpSettings, WindowZone):
     """Items of one REST endpoint for the run window; see the module docstring for pagination."""
 
     type: Literal["rest"]
@@ -98,7 +98,8 @@ class RestSource(RecordSource, RecordMapping, HttpSettings):
     method: Literal["GET", "POST"] = "GET"
     params: dict[str, str | int | bool] = {}  # static query parameters
     body: dict[str, Any] | None = None  # static JSON body (POST only)
-    # Parameters from the run window, e.g. {from: "{window_start:%Y-%m-%dT%H:%M:%SZ}"}.
+    # Parameters from the run window, e.g. {from: "{window_start:%Y-%m-%dT%H:%M:%SZ}"}, written in
+    # ``window_timezone`` (default UTC).
     window_params: dict[str, str] = {}
     # Where window and pagination parameters go: the query (default for GET) or the JSON body (POST).
     params_in: Literal["query", "body"] | None = None
@@ -132,6 +133,14 @@ class RestSource(RecordSource, RecordMapping, HttpSettings):
             except (ValueError, IndexError, AttributeError) as exc:
                 raise ValueError(f"{name}: {template!r} cannot be formatted with the window: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _window_zone_fits_templates(self) -> RestSource:
+        for name, template in self.window_params.items():
+            problem = self.utc_literal_problem(f"window_params.{name}", template)
+            if problem:
+                raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _body_only_with_post(self) -> RestSource:
@@ -176,7 +185,7 @@ def _pages(source: RestSource, client: JsonClient, window: RunWindow) -> Iterato
     """(origin, items) of each page, in order, until the style's stop rule says the end."""
     paging = source.pagination
     style = paging.style
-    values = _window_values(window)
+    values = _window_values(window, source)
     windowed = {name: template.format(**values) for name, template in source.window_params.items()}
     where = f"rest://{source.connection}{'' if source.endpoint.startswith('/') else '/'}{source.endpoint}"
     url: str = source.endpoint
@@ -303,11 +312,14 @@ class _Moment(datetime):
         return super().__format__(spec) if spec else self.isoformat()
 
 
-def _window_values(window: RunWindow) -> dict[str, Any]:
+def _window_values(window: RunWindow, zone: WindowZone | None = None) -> dict[str, Any]:
+    """The placeholders of ``window_params``: the bounds in the source's ``window_timezone`` (UTC
+    without a source) and as Unix seconds, which have no zone."""
     start, end = window.start, window.end
+    local = zone.window_bound if zone is not None else (lambda moment: moment.astimezone(UTC))
     return {
-        "window_start": _Moment.fromtimestamp(start.timestamp(), tz=UTC),
-        "window_end": _Moment.fromtimestamp(end.timestamp(), tz=UTC),
+        "window_start": _Moment.fromtimestamp(start.timestamp(), tz=local(start).tzinfo),
+        "window_end": _Moment.fromtimestamp(end.timestamp(), tz=local(end).tzinfo),
         "window_start_epoch": int(start.timestamp()),
         "window_end_epoch": int(end.timestamp()),
     }

@@ -14,7 +14,7 @@ create table if not exists reconciliation.corrections (
     before jsonb,
     after jsonb,
     status text not null default 'planned'
-        check (status in ('planned', 'applying', 'applied', 'stale', 'failed', 'reverted')),
+        check (status in ('planned', 'applying', 'applied', 'stale', 'failed', 'reverted', 'refused')),
     auto_apply boolean not null default false,
     planned_at timestamptz not null default now(),
     planned_by text not null,
@@ -23,6 +23,21 @@ create table if not exists reconciliation.corrections (
     outcome text
 );
 create index if not exists corrections_spec_idx on reconciliation.corrections (spec, status);
+-- `refused`: a change the plan (or apply) would not make, the reason in `outcome`: the truth behind it
+-- is in doubt, or it would write a negative amount. Never applied. Warehouses made before it gain it.
+do $$
+begin
+    if exists (
+        select from pg_constraint
+        where conrelid = 'reconciliation.corrections'::regclass and conname = 'corrections_status_check'
+            and pg_get_constraintdef(oid) not like '%refused%'
+    ) then
+        alter table reconciliation.corrections drop constraint corrections_status_check;
+        alter table reconciliation.corrections add constraint corrections_status_check check (
+            status in ('planned', 'applying', 'applied', 'stale', 'failed', 'reverted', 'refused')
+        );
+    end if;
+end $$;
 
 -- The target row as it was before a correction changed or deleted it (recon corrections apply), so
 -- `recon corrections revert` can restore it. One row per applied correction that touched a row.

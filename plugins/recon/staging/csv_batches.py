@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from recon.money import NON_DEFAULT_EXPONENTS, currency_exponent
+from recon.masking import mask_text
+from recon.money import NON_DEFAULT_EXPONENTS, decimals_rule
 from recon.staging.csv_format import (
     CsvFormat,
     CsvLayout,
@@ -42,8 +43,6 @@ BLOCK_BYTES = 1 << 20
 REPLACEMENT = "\ufffd"
 _ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 _OPTIONAL = ("group_key", "status", "customer_email", "reference")
-_CURRENCIES = pa.array(sorted(NON_DEFAULT_EXPONENTS))
-_EXPONENTS = pa.array([NON_DEFAULT_EXPONENTS[c] for c in sorted(NON_DEFAULT_EXPONENTS)], pa.int64())
 _TS = pa.timestamp("us", tz="UTC")
 # The load table's columns a file row fills (origin is a per-file default, origin_line comes last).
 _SCALAR_COLUMNS = tuple(c for c in LOAD_COLUMNS if c not in ("origin", "origin_line"))
@@ -89,6 +88,11 @@ class FileReader:
         self.fmt, self.path, self.origin = fmt, path, origin
         self.loaded = self.quarantined = 0
         self._zone = ZoneInfo(fmt.timezone)
+        # Exponents that differ from 2: ISO 4217's, then the codes the spec declares (FLOW: 8).
+        exponents = {**NON_DEFAULT_EXPONENTS, **fmt.currencies.declared}
+        self._codes = pa.array(sorted(exponents), pa.string())
+        self._exponents = pa.array([exponents[code] for code in sorted(exponents)], pa.int64())
+        self._declared = pa.array(sorted(fmt.currencies.declared), pa.string())
         # Only what varies per row is sent; unmapped fields, empty attributes and the origin are
         # column defaults of the load table (partitions.set_origin), so Postgres parses less.
         unmapped = {name for name in _OPTIONAL if getattr(fmt.fields, name) is None}
@@ -176,6 +180,8 @@ class FileReader:
             state["row"] = number + 1
             self.quarantined += 1
             reason = f"wrong number of fields: expected {layout.width}, found {width}"
+            if self.fmt.personal:
+                text = mask_text(text)
             reject((self.origin, line, None, reason, json.dumps({"line": text}), text))
 
         import pyarrow.lib
@@ -217,6 +223,9 @@ class FileReader:
         if isinstance(ref, Extract):
             pattern = re.sub(r"\((?!\?)", "(?P<value>", ref.pattern, count=1)
             values = pc.struct_field(pc.extract_regex(values, pattern=pattern), [0])
+        if self.fmt.is_personal(what):
+            # Masked before it is stored (PersonalFields); Python per value, on declared columns only.
+            values = pa.array([None if v is None else mask_text(v) for v in values.to_pylist()], pa.string())
         return values
 
     def _map(
@@ -243,9 +252,11 @@ class FileReader:
         ok = pc.and_(ok, pc.greater(pc.binary_length(key), 0))
         if fields.currency is not None:
             currency = pc.utf8_upper(value["currency"])
-            ok = pc.and_(ok, pc.match_substring_regex(currency, r"^[A-Z]{3}$"))
         else:
             currency = pa.repeat(str(fmt.currency).upper(), n)
+        # An ISO 4217 code (three letters) or a declared one; the scalar path names any other.
+        iso = pc.match_substring_regex(currency, r"^[A-Z]{3}$")
+        ok = pc.and_(ok, pc.or_(iso, pc.is_in(currency, self._declared)))
         amount, negative, amount_ok = self._amount(columns, layout, value, currency, n)
         ok = pc.and_(ok, amount_ok)
         occurred = self._times(value["occurred_at"])
@@ -308,7 +319,7 @@ class FileReader:
             text = pc.replace_substring(text, ",", ".")
         minus = pc.starts_with(text, "-")
         text = pc.utf8_ltrim(text, "+-")
-        exponent = pc.fill_null(pc.take(_EXPONENTS, pc.index_in(currency, _CURRENCIES)), 2)
+        exponent = pc.fill_null(pc.take(self._exponents, pc.index_in(currency, self._codes)), 2)
         dot = pc.find_substring(text, ".")
         if fmt.amount_unit == "minor":
             ok = pc.and_(ok, pc.equal(dot, -1))
@@ -367,8 +378,12 @@ class FileReader:
             if isinstance(result, str):
                 self.quarantined += 1
                 raw = {layout.names[p]: v for p, v in sorted(cells.items())}
+                if self.fmt.personal:  # the raw row holds the personal columns in clear
+                    raw = {name: mask_text(v) for name, v in raw.items()}
                 key = cells[layout.positions["record_key"]].strip() or None
-                raw_line = self._join(cells)
+                # Cell by cell: a delimiter next to a number must not hide it from the mask.
+                masked = {p: mask_text(v) for p, v in cells.items()} if self.fmt.personal else cells
+                raw_line = self._join(masked)
                 reject((self.origin, line, key, result, json.dumps(raw), raw_line))
             else:
                 self.loaded += 1
@@ -466,7 +481,8 @@ def _scalar(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], zone: Zone
     try:
         return _scalar_row(fmt, layout, cells, zone)
     except _Reject as reject:
-        return str(reject)
+        # A reason may quote a cell; with personal columns it is masked like the cell.
+        return mask_text(str(reject)) if fmt.personal else str(reject)
 
 
 def _column(layout: CsvLayout, what: str) -> str:
@@ -487,7 +503,7 @@ def _field(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], what: str, 
                 f"{what}: pattern {ref.pattern!r} finds nothing in {text!r} (column {_column(layout, what)})"
             )
         text = match.group(1).strip()
-    return text
+    return mask_text(text) if fmt.is_personal(what) else text
 
 
 def _scalar_row(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], zone: ZoneInfo) -> list:
@@ -498,10 +514,10 @@ def _scalar_row(fmt: CsvFormat, layout: CsvLayout, cells: dict[int, str], zone: 
     if not values["record_key"]:
         raise _Reject(f"record_key is empty (column {_column(layout, 'record_key')})")
     currency = values["currency"].upper() if "currency" in values else str(fmt.currency).upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise _Reject(
-            f"currency {values['currency']!r} is not an ISO 4217 code (column {_column(layout, 'currency')})"
-        )
+    if not re.fullmatch(r"[A-Z0-9]{2,12}", currency) or not fmt.currencies.knows(currency):
+        shown = values.get("currency", fmt.currency)
+        where = f"column {_column(layout, 'currency')}" if "currency" in values else "the file's currency"
+        raise _Reject(f"currency {shown!r} {fmt.currencies.unknown(currency)} ({where})")
     amount = _scalar_amount(fmt, layout, cells, values, currency)
     occurred = _scalar_time(fmt, layout, values["occurred_at"], zone)
     attributes = {}
@@ -561,13 +577,12 @@ def _scalar_amount(fmt: CsvFormat, layout: CsvLayout, cells: dict, values: dict,
         amount = Decimal(text.replace(",", ".") if fmt.decimal == "," else text)
     except InvalidOperation:
         raise _Reject(f"amount {raw!r} is not a number (column {column})") from None
-    exponent = currency_exponent(currency)
+    exponent = fmt.currencies.exponent(currency)
     if fmt.amount_unit == "minor":
         amount = amount.scaleb(-exponent)
     elif -amount.as_tuple().exponent > exponent:  # type: ignore[operator]
-        raise _Reject(
-            f"amount {raw!r} has more decimals than {currency} allows ({exponent}) (column {column})"
-        )
+        rule = decimals_rule(currency, exponent, fmt.currencies)
+        raise _Reject(f"amount {raw!r} has more decimals than {rule} (column {column})")
     return -amount if debit else amount
 
 

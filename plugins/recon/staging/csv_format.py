@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from recon.masking import PersonalFields
+from recon.money import CODE_TEXT, DeclaredCurrencies
 from recon.sources.base import StrictModel
 
 ATTRIBUTE_NAME = r"^[a-z][a-z0-9_]*$"
@@ -81,14 +83,15 @@ class DebitCreditColumns(StrictModel):
     credit_amount: ColumnRef
 
 
-class CsvFormat(StrictModel):
+class CsvFormat(StrictModel, DeclaredCurrencies, PersonalFields):
     """The dialect of a CSV file and the mapping of its columns into canonical records."""
 
     fields: CsvFields
     # Extra columns kept in ``attributes`` (jsonb). Only these: unmapped columns are not loaded.
     attributes: dict[Annotated[str, Field(pattern=ATTRIBUTE_NAME)], FieldRef] = {}
     amount_unit: Literal["major", "minor"] = "major"
-    currency: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$")] = None
+    # A fixed currency: an ISO 4217 code or one the spec declares under ``currencies`` (the spec checks).
+    currency: Annotated[str | None, Field(pattern=CODE_TEXT)] = None
     debit_credit: DebitCreditIndicator | DebitCreditColumns | None = None
     delimiter: Char = ","
     quote: Char | None = '"'  # null: no quoting at all

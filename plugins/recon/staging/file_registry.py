@@ -26,6 +26,7 @@ load registers nothing and two concurrent runs cannot both load one file.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -127,7 +128,11 @@ def load_files(
 
 def config_sha256(source: FileSource) -> str:
     """A fingerprint of the source's settings: files loaded under other settings are reloaded."""
-    return hashlib.sha256(source.model_dump_json().encode()).hexdigest()
+    settings = source.model_dump_json()
+    declared = dict(getattr(getattr(source, "currencies", None), "declared", {}))
+    if declared:  # the spec's own currency codes read the file too (left out: fingerprints as before)
+        settings += json.dumps(declared, sort_keys=True)
+    return hashlib.sha256(settings.encode()).hexdigest()
 
 
 def _load(

@@ -256,3 +256,15 @@ create table if not exists staging.pair_settings (
 alter table staging.pair_settings
     add column if not exists copy_within interval not null default '0',
     add column if not exists critical_min_amount numeric not null default 0;
+-- How each side's keys are normalised before matching ({"left": form, "right": form}, null: as they
+-- are; recon.key_forms), added after the table: warehouses created earlier get it here.
+alter table staging.pair_settings add column if not exists key_forms jsonb;
+-- Pending per side (timing.pending, settlement_window folded in): how long a lone record of any status
+-- is held, and per transitional status (seconds) how long a record in it is held, lone or matched;
+-- and the severity per break class (severity.classes, the pair's over the spec's).
+alter table staging.pair_settings
+    add column if not exists left_pending_within interval not null default '0',
+    add column if not exists left_pending_statuses jsonb,
+    add column if not exists right_pending_within interval not null default '0',
+    add column if not exists right_pending_statuses jsonb,
+    add column if not exists class_severity jsonb;
