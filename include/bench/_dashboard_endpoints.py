@@ -228,6 +228,10 @@ def action_endpoints(conn: psycopg.Connection, names: list[str], repeat: int) ->
         " join bench_target.ledger_entries t on t.entry_key = b.right_record_keys[1]"
         " where b.spec = %s and b.break_class = 'amount_mismatch' and b.status = 'open'"
         " and b.break_id not in (select break_id from reconciliation.corrections)"
+        # A run whose staging rules failed on the truth side: its truth is in doubt and the plan refuses
+        # it (recon.corrections.truth), so it is no batch of planned changes.
+        " and not exists (select from reconciliation.integrity_results i where i.run_id = b.last_seen_run_id"
+        " and i.checkpoint = 'staging' and i.source = b.left_source and not i.is_success)"
         " order by md5(b.break_id) limit %s",
         (names[0], calls * BATCH),
     ).fetchall()]  # fmt: skip

@@ -409,11 +409,27 @@ where spec = %(corrected)s and break_class = 'amount_mismatch' and status = 'ope
 create index on bench_target.ledger_entries (entry_key);
 """
 
+# The per-record units of the corrected spec's open amount mismatches in the run that last saw each:
+# corrections check the truth behind a break against them (recon.corrections.truth), as they would in
+# a warehouse whose runs are within retention.
+SEED_UNITS = """
+insert into recon_intermediate.int_records_matched (run_id, spec, window_start, window_end, pair,
+    pair_kind, left_source, right_source, outcome, is_break, match_key, left_record_keys,
+    right_record_keys, left_record_count, right_record_count, left_amount, right_amount, currency, unit_id)
+select b.last_seen_run_id, b.spec, r.window_start, r.window_end, b.pair, 'records', b.left_source,
+    b.right_source, b.break_class, true, b.match_key, b.left_record_keys, b.right_record_keys, 1, 1,
+    b.left_amount, b.right_amount, b.currency, b.break_id
+from reconciliation.breaks b
+join reconciliation.runs r on r.run_id = b.last_seen_run_id
+where b.spec = %(corrected)s and b.break_class = 'amount_mismatch' and b.status = 'open'
+"""
+
 SEED_STEPS = (
     ("runs", SEED_RUNS), ("breaks (draws)", SEED_BREAKS), ("breaks", SEED_BREAKS_TABLE),
     ("run_breaks", SEED_RUN_BREAKS), ("run_summary", SEED_RUN_SUMMARY), ("run figures", SEED_RUN_FIGURES),
     ("integrity_results", SEED_INTEGRITY), ("alert_outbox", SEED_ALERTS), ("quarantine", SEED_QUARANTINE),
     ("audit_log", SEED_AUDIT), ("corrections", SEED_CORRECTIONS), ("corrected system", SEED_TARGET),
+    ("units", SEED_UNITS),
 )  # fmt: skip
 SEEDED_TABLES = (
     "reconciliation.runs", "reconciliation.breaks", "reconciliation.run_breaks", "reconciliation.run_summary",

@@ -137,6 +137,19 @@ def test_a_trigger_summarises_spec_window_percent_and_critical_threshold() -> No
     )
 
 
+def test_a_trigger_says_how_many_breaks_are_of_a_class_rated_critical() -> None:
+    summary = [summary_row("KES", discrepancy="5.00", discrepancy_percent="0.5", severity="critical",
+                           critical_class_break_count=1)]  # fmt: skip
+    facts = run_facts(run_row(severity="critical", discrepancy_percent=Decimal("0.5")), summary, [])
+
+    event = trigger(facts, "critical", "payments-ops")
+
+    assert event["summary"].endswith(
+        "0.50 % discrepancy (critical above 5.00 %), 0 breaks; 1 of a class rated critical"
+        " (reconcile severity.classes)"
+    )
+
+
 FAILURES = [
     {"rule_name": "amount_not_negative", "severity": "critical", "on_fail": "mark", "source": "internal",
      "unexpected_count": 3, "unexpected_percent": "0.4231"},

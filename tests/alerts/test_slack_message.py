@@ -304,7 +304,7 @@ def test_breaks_are_counted_per_class_in_words_with_pending_and_still_open() -> 
         "missing in internal: *1,207* · missing in stripe: *4* · amount mismatches: *3*"
         " · currency mismatches: *2* · status mismatches: *2* · late records: *1* · duplicates in internal:"
         " *1* · likely double submissions in internal: *1* · stuck records: *1*"
-        " · pending (inside the settlement window): 5 · still open from earlier runs: 35 (7 still missing in"
+        " · pending (held for a later run): 5 · still open from earlier runs: 35 (7 still missing in"
         " this run)"
     ]
     assert message["text"].startswith("stripe_billing 2026-11-19: 1,222 breaks")

@@ -35,6 +35,11 @@ def trigger(facts: RunFacts, severity: str, owner: str) -> dict[str, Any]:
         f"recon {facts.spec} {facts.window}: {percent(facts.discrepancy_percent)} discrepancy"
         f" (critical above {percent(facts.critical_percent)}), {facts.break_count:,} breaks"
     )
+    # A class the spec rates critical pages whatever the share: say so, or the page reads as if the
+    # percentage were under the line by mistake.
+    by_class = sum(row.get("critical_class_break_count") or 0 for row in facts.summary)
+    if by_class:
+        summary += f"; {by_class:,} of a class rated critical (reconcile severity.classes)"
     failures = run.get("integrity_failures") or []
     critical_rules = [failure for failure in failures if failure["severity"] == "critical"]
     if critical_rules:

@@ -56,7 +56,7 @@ def result_message(facts: RunFacts) -> dict[str, Any]:
     if facts.counts or facts.still_open or run.get("pending_count"):
         counts = [f"{item.label}: *{item.count:,}*" for item in facts.counts]
         if run.get("pending_count"):
-            counts.append(f"pending (inside the settlement window): {run['pending_count']:,}")
+            counts.append(f"pending (held for a later run): {run['pending_count']:,}")
         if facts.still_open:  # the spec's open breaks that earlier runs found (facts.read_run_facts)
             again = f" ({facts.seen_again:,} still missing in this run)" if facts.seen_again else ""
             counts.append(f"still open from earlier runs: {facts.still_open:,}{again}")
