@@ -135,3 +135,8 @@ def rows(conn: psycopg.Connection, query: str, *params: Any) -> list[dict[str, A
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)
         return cur.fetchall()
+
+
+def at(day: str, time: str) -> datetime:
+    """A UTC time on a day: ``at("2026-11-19", "10:00:00")``."""
+    return datetime.fromisoformat(f"{day}T{time}+00:00")

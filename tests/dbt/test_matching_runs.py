@@ -8,33 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from recon.spec import Spec
 from recon.window import RunWindow
-from tests.dbt.harness import day_window, make_spec, rows, run_matching
+from tests.dbt.harness import at, day_window, make_spec, rows, run_matching
 
 pytestmark = pytest.mark.integration
 
 DAY_1, DAY_2 = "2026-11-19", "2026-11-20"
-
-
-@pytest.fixture
-def build(conn: psycopg.Connection, warehouse_url: str, tmp_path: Path):
-    """Run one window of a spec over records; dbt compiles into this test's own target folder."""
-
-    def run(spec: Spec, window: RunWindow, records: list[dict]) -> None:
-        command = ("build", "--exclude", "test_type:unit", "--target-path", str(tmp_path / "target"))
-        run_matching(conn, warehouse_url, spec, window, records, command=command)
-
-    return run
-
-
-def at(day: str, time: str) -> datetime:
-    return datetime.fromisoformat(f"{day}T{time}+00:00")
 
 
 def record(source: str, key: str, amount: str, occurred_at: datetime) -> dict:

@@ -7,7 +7,6 @@ until the provider's callback completes it, and only that transitional status is
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,24 +14,11 @@ import pytest
 from recon.runs import publish_run, start_run
 from recon.spec import Spec
 from recon.window import RunWindow
-from tests.dbt.harness import day_window, make_spec, rows, run_matching
+from tests.dbt.harness import at, day_window, make_spec, rows
 
 pytestmark = pytest.mark.integration
 
 DAY_1, DAY_2 = "2026-11-19", "2026-11-20"
-
-
-@pytest.fixture
-def build(conn: psycopg.Connection, warehouse_url: str, tmp_path: Path):
-    def run(spec: Spec, window: RunWindow, records: list[dict]) -> None:
-        command = ("build", "--exclude", "test_type:unit", "--target-path", str(tmp_path / "target"))
-        run_matching(conn, warehouse_url, spec, window, records, command=command)
-
-    return run
-
-
-def at(day: str, time: str) -> datetime:
-    return datetime.fromisoformat(f"{day}T{time}+00:00")
 
 
 def session(key: str, status: str, time: datetime, amount: str = "10.00") -> dict:

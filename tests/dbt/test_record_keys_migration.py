@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.dbt.harness import day_window, make_spec, rows, run_matching
+from tests.dbt.harness import at, day_window, make_spec, rows, run_matching
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +37,6 @@ SPEC = make_spec(
     sources=("payouts", "charges"),
 )
 PAIR = "payouts_vs_charges"
-
-
-def at(day: str, time: str) -> datetime:
-    return datetime.fromisoformat(f"{day}T{time}+00:00")
 
 
 def payout(key: str, amount: str, occurred_at: datetime) -> dict:
